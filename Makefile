@@ -1,0 +1,36 @@
+# headwater: one command per task. `make help` lists them.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-12)
+export HEADWATER_TEST_PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+
+.PHONY: help setup demo test lint typecheck bench-lineage clean
+
+help:  ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
+
+setup: $(STAMP)  ## Create .venv and install headwater with its dev extras (idempotent)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+demo: setup  ## Serve a sample pipeline's lineage on http://127.0.0.1:5000 (Ctrl-C to stop)
+	$(BIN)/headwater demo
+
+lint: setup  ## ruff (lint + format check) and mypy --strict
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+test: lint  ## Lint, then the whole test suite on SQLite and PostgreSQL
+	$(BIN)/pytest -n 2 --dist loadgroup
+
+bench-lineage: setup  ## Lineage ingest and query benchmark; JSON to bench/results/
+	$(BIN)/python -m bench.lineage
+
+clean:  ## Remove the venv and local state
+	rm -rf $(VENV) .headwater .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,164 @@
+"""The ``headwater`` command line: composition only.
+
+Exit codes: 0 success, 1 a headwater error (the message says what to do), 2 bad usage or an
+invalid setting.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from headwater import __version__
+from headwater.config import Settings, load_settings
+from headwater.errors import ConfigError, HeadwaterError
+
+console = Console()
+err_console = Console(stderr=True)
+
+app = typer.Typer(
+    help="headwater: lakehouse pipelines that record everything they do.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="The metadata database.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+def _fail(exc: HeadwaterError) -> NoReturn:
+    err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+    raise typer.Exit(2 if isinstance(exc, ConfigError) else 1)
+
+
+def _settings(**overrides: object) -> Settings:
+    try:
+        return load_settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ConfigError as exc:
+        _fail(exc)
+
+
+@app.callback(invoke_without_command=True)
+def _root(
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+) -> None:
+    if version:
+        console.print(f"headwater {__version__}")
+        raise typer.Exit()
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the metadata database migrations (safe to run again)."""
+    from headwater.db import Database, current_revision, upgrade
+
+    settings = _settings()
+    try:
+        database = Database(settings.resolved_database_url)
+        before = current_revision(database)
+        upgrade(database)
+        after = current_revision(database)
+    except HeadwaterError as exc:
+        _fail(exc)
+    url = database.write_engine.url.render_as_string(hide_password=True)
+    if before == after:
+        console.print(f"{url}: already at revision {after}")
+    else:
+        console.print(f"{url}: upgraded {before or 'empty'} -> {after}")
+    database.dispose()
+
+
+@db_app.command("status")
+def db_status(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+) -> None:
+    """Show the database URL and whether migrations are applied (exit 1 if not)."""
+    import json
+
+    from headwater.db import Database, current_revision, head_revision
+
+    settings = _settings()
+    try:
+        database = Database(settings.resolved_database_url)
+        current = current_revision(database)
+    except HeadwaterError as exc:
+        _fail(exc)
+    head = head_revision()
+    url = database.write_engine.url.render_as_string(hide_password=True)
+    if as_json:
+        print(json.dumps({"url": url, "current": current, "head": head, "ready": current == head}))
+    else:
+        table = Table("database", "current revision", "latest revision", "ready")
+        table.add_row(url, current or "-", head, "yes" if current == head else "no")
+        console.print(table)
+    database.dispose()
+    if current != head:
+        raise typer.Exit(1)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind [default: 127.0.0.1].")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to bind [default: 5000].")] = None,
+) -> None:
+    """Run the lineage API server (refuses an un-migrated database)."""
+    import uvicorn
+
+    from headwater.server import create_app
+
+    settings = _settings(host=host, port=port)
+    try:
+        application = create_app(settings)
+    except HeadwaterError as exc:
+        _fail(exc)
+    uvicorn.run(application, host=settings.host, port=settings.port, log_level=settings.log_level)
+
+
+@app.command()
+def demo(
+    port: Annotated[int | None, typer.Option(help="Port to bind [default: 5000].")] = None,
+) -> None:
+    """Set up the embedded store, load a sample pipeline's lineage and serve it on 127.0.0.1."""
+    import uvicorn
+
+    from headwater.db import Database, upgrade
+    from headwater.demo import sample_events
+    from headwater.lineage import LineageWriter, validate_event
+    from headwater.server import create_app
+
+    settings = _settings(port=port, host="127.0.0.1")
+    try:
+        database = Database(settings.resolved_database_url)
+        upgrade(database)
+        events = [validate_event(e) for e in sample_events()]
+        outcomes = LineageWriter(database).write_batch(events)
+        application = create_app(settings, database)
+    except HeadwaterError as exc:
+        _fail(exc)
+    stored = sum(o.stored for o in outcomes)
+    base = f"http://{settings.host}:{settings.port}"
+    console.print(
+        f"[bold]headwater demo[/]: {len(events)} sample events "
+        f"({stored} new, {len(events) - stored} already loaded) in {database.url}\n"
+        f"API: {base}/api/v1   OpenAPI docs: {base}/docs\n\nTry:\n"
+        f"  curl -s {base}/api/v1/namespaces\n"
+        f"  curl -s {base}/api/v1/namespaces/shop/jobs\n"
+        f"  curl -s '{base}/api/v1/lineage?nodeId=dataset:shop:marts.daily_revenue&depth=5&direction=upstream'\n"
+        f"  curl -s '{base}/api/v1/column-lineage?nodeId=datasetField:shop:marts.daily_revenue:revenue'\n"
+        f"  curl -s '{base}/api/v1/search?q=orders'\n"
+        f"  curl -s {base}/api/v1/namespaces/shop/datasets/marts.daily_revenue/versions\n"
+        "\nServing until Ctrl-C.",
+        highlight=False,
+    )
+    uvicorn.run(application, host=settings.host, port=settings.port, log_level=settings.log_level)
+
+
+def main() -> None:
+    try:
+        app()
+    except HeadwaterError as exc:  # anything a command did not translate itself
+        err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+        sys.exit(1)

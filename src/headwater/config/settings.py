@@ -1,0 +1,107 @@
+"""Typed settings read from ``HEADWATER_*`` environment variables and ``headwater.yml``.
+
+Precedence, highest first: explicit keyword arguments (tests, CLI flags), ``HEADWATER_*``
+environment variables, the YAML file (``HEADWATER_CONFIG`` or ``./headwater.yml``), defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+from headwater.errors import ConfigError
+
+DEFAULT_CONFIG_FILE = "headwater.yml"
+
+
+class Settings(BaseSettings):
+    """Every setting headwater reads, with its default and what it is for."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="HEADWATER_", extra="forbid", validate_default=True, frozen=True
+    )
+
+    home: Path = Field(
+        default=Path(".headwater"),
+        description="Folder for embedded state (SQLite database, warehouse).",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the metadata DB; default sqlite:///<home>/headwater.db. "
+        "PostgreSQL: postgresql+psycopg://user@host:5432/db.",
+    )
+    host: str = Field(default="127.0.0.1", description="Address the API server binds.")
+    port: int = Field(default=5000, ge=1, le=65535, description="Port the API server binds.")
+    max_body_bytes: int = Field(
+        default=5 * 1024 * 1024,
+        gt=0,
+        description="Largest accepted request body (after gzip decoding), in bytes.",
+    )
+    lineage_max_nodes: int = Field(
+        default=2000,
+        gt=0,
+        description="Default node cap for GET /api/v1/lineage; the answer says when it was cut.",
+    )
+    log_level: str = Field(default="info", description="Server log level.")
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_backend(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.startswith(("sqlite", "postgresql")):
+            raise ValueError("must start with sqlite:// or postgresql+psycopg://")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        levels = {"critical", "error", "warning", "info", "debug", "trace"}
+        if value.lower() not in levels:
+            raise ValueError(f"must be one of {', '.join(sorted(levels))}")
+        return value.lower()
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'headwater.db'}"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        path = Path(os.environ.get("HEADWATER_CONFIG", DEFAULT_CONFIG_FILE))
+        return (
+            init_settings,
+            env_settings,
+            YamlConfigSettingsSource(settings_cls, yaml_file=path if path.is_file() else None),
+        )
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings, turning any problem into a `ConfigError` naming the setting."""
+    config_path = os.environ.get("HEADWATER_CONFIG")
+    if config_path and not Path(config_path).is_file():
+        raise ConfigError("HEADWATER_CONFIG", f"file {config_path} does not exist")
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = ".".join(str(part) for part in first["loc"]) or "settings"
+        raise ConfigError(name, first["msg"]) from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(config_path or DEFAULT_CONFIG_FILE, f"not valid YAML: {exc}") from exc

@@ -1,0 +1,20 @@
+"""The metadata database: engines, table definitions and migrations."""
+
+from headwater.db import schema as schema
+from headwater.db.engine import Database as Database
+from headwater.db.migrate import current_revision as current_revision
+from headwater.db.migrate import ensure_migrated as ensure_migrated
+from headwater.db.migrate import head_revision as head_revision
+from headwater.db.migrate import upgrade as upgrade
+from headwater.db.upsert import insert_for as insert_for
+from headwater.db.upsert import insert_ignore as insert_ignore
+
+__all__ = [
+    "Database",
+    "current_revision",
+    "ensure_migrated",
+    "insert_for",
+    "insert_ignore",
+    "schema",
+    "upgrade",
+]

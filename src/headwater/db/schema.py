@@ -1,0 +1,259 @@
+"""Table definitions: one schema for SQLite and PostgreSQL.
+
+The lineage model follows Marquez's entities (namespaces, sources, datasets and their
+versions, jobs and their versions, runs, raw lineage events, column lineage, tags) with two
+deliberate differences: a dataset version is created only when its schema or its producer's
+``version`` facet changes, and the current job <-> dataset edges live in ``job_io`` so that
+graph queries walk one narrow indexed table.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from headwater.db.types import JSONText, UTCDateTime
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# SQLite needs INTEGER PRIMARY KEY (not BIGINT) to autoincrement.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+namespaces = Table(
+    "namespaces",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(1024), nullable=False, unique=True),
+    Column("owner_name", String(256)),
+    Column("description", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("is_hidden", Boolean, nullable=False, default=False),
+)
+
+sources = Table(
+    "sources",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(1024), nullable=False, unique=True),
+    Column("type", String(64), nullable=False),
+    Column("connection_url", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+datasets = Table(
+    "datasets",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("uuid", String(36), nullable=False, unique=True),
+    Column("namespace_id", Integer, ForeignKey("namespaces.id"), nullable=False),
+    Column("name", String(1024), nullable=False),
+    Column("type", String(32), nullable=False, default="DB_TABLE"),
+    Column("physical_name", String(1024), nullable=False),
+    Column("source_name", String(1024), nullable=False),
+    Column("description", Text),
+    Column("fields", JSONText, nullable=False, default=list),
+    Column("facets", JSONText, nullable=False, default=dict),
+    # Hash of the last facets merged in: a re-sent identical set is skipped without parsing.
+    Column("last_facets_hash", String(64)),
+    Column("schema_hash", String(64)),
+    Column("version_facet", Text),
+    Column("cll_hash", String(64)),
+    Column("current_version_uuid", String(36)),
+    Column("lifecycle_state", String(32)),
+    Column("last_modified_at", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("is_deleted", Boolean, nullable=False, default=False),
+    UniqueConstraint("namespace_id", "name"),
+    Index(None, "updated_at"),
+)
+
+dataset_versions = Table(
+    "dataset_versions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("uuid", String(36), nullable=False, unique=True),
+    Column("dataset_id", Integer, ForeignKey("datasets.id"), nullable=False),
+    Column("version_facet", Text),
+    Column("schema_hash", String(64)),
+    Column("fields", JSONText, nullable=False),
+    Column("facets", JSONText, nullable=False),
+    Column("lifecycle_state", String(32)),
+    Column("run_uuid", String(36)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index(None, "dataset_id", "created_at"),
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("uuid", String(36), nullable=False, unique=True),
+    Column("namespace_id", Integer, ForeignKey("namespaces.id"), nullable=False),
+    Column("name", String(1024), nullable=False),
+    Column("simple_name", String(1024), nullable=False),
+    Column("parent_job_id", Integer, ForeignKey("jobs.id")),
+    Column("type", String(32), nullable=False, default="BATCH"),
+    Column("description", Text),
+    Column("location", Text),
+    Column("facets", JSONText, nullable=False, default=dict),
+    Column("last_facets_hash", String(64)),
+    Column("current_version_uuid", String(36)),
+    # Written once per new run (not per event) so lists and graphs need no scan of ``runs``.
+    Column("latest_run_uuid", String(36)),
+    Column("latest_run_at", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("is_deleted", Boolean, nullable=False, default=False),
+    UniqueConstraint("namespace_id", "name"),
+    Index(None, "updated_at"),
+    Index(None, "parent_job_id"),
+)
+
+job_versions = Table(
+    "job_versions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("uuid", String(36), nullable=False, unique=True),
+    Column("job_id", Integer, ForeignKey("jobs.id"), nullable=False),
+    Column("location", Text),
+    Column("inputs", JSONText, nullable=False),
+    Column("outputs", JSONText, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index(None, "job_id", "created_at"),
+)
+
+# The current edges of the lineage graph: which datasets each job reads and writes.
+job_io = Table(
+    "job_io",
+    metadata,
+    Column("job_id", Integer, ForeignKey("jobs.id"), primary_key=True),
+    Column("dataset_id", Integer, ForeignKey("datasets.id"), primary_key=True),
+    Column("io_type", String(6), primary_key=True),
+    Index(None, "dataset_id", "io_type"),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("uuid", String(36), nullable=False, unique=True),
+    # The producer's runId when it was not a UUID (mapped deterministically to ``uuid``).
+    Column("external_id", Text),
+    Column("job_id", Integer, ForeignKey("jobs.id"), nullable=False),
+    Column("job_version_uuid", String(36)),
+    Column("parent_run_uuid", String(36)),
+    Column("state", String(16), nullable=False),
+    Column("transitioned_at", UTCDateTime),
+    Column("nominal_start_time", UTCDateTime),
+    Column("nominal_end_time", UTCDateTime),
+    Column("started_at", UTCDateTime),
+    Column("ended_at", UTCDateTime),
+    Column("facets", JSONText, nullable=False, default=dict),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index(None, "job_id", "created_at"),
+    Index(None, "parent_run_uuid"),
+)
+
+run_io = Table(
+    "run_io",
+    metadata,
+    Column("run_id", Integer, ForeignKey("runs.id"), primary_key=True),
+    Column("dataset_id", Integer, ForeignKey("datasets.id"), primary_key=True),
+    Column("io_type", String(6), primary_key=True),
+    Column("dataset_version_uuid", String(36)),
+    Column("facets", JSONText, nullable=False, default=dict),
+    Index(None, "dataset_id"),
+)
+
+lineage_events = Table(
+    "lineage_events",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    # SHA-256 of the canonical event: an exact re-send is recognised and ignored.
+    Column("event_hash", String(64), nullable=False, unique=True),
+    Column("kind", String(8), nullable=False),
+    Column("event_type", String(16)),
+    Column("event_time", UTCDateTime, nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("run_uuid", String(36)),
+    Column("job_namespace", String(1024)),
+    Column("job_name", String(1024)),
+    Column("producer", Text),
+    Column("payload", Text, nullable=False),
+    Index(None, "event_time"),
+    Index(None, "run_uuid"),
+)
+
+column_lineage = Table(
+    "column_lineage",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("output_dataset_id", Integer, ForeignKey("datasets.id"), nullable=False),
+    Column("output_field", String(1024), nullable=False),
+    Column("input_dataset_id", Integer, ForeignKey("datasets.id"), nullable=False),
+    Column("input_field", String(1024), nullable=False),
+    Column("transformation_type", String(64)),
+    Column("transformation_subtype", String(64)),
+    Column("transformation_description", Text),
+    Column("transformations", JSONText, nullable=False, default=list),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index(None, "output_dataset_id", "output_field"),
+    Index(None, "input_dataset_id", "input_field"),
+)
+
+tags = Table(
+    "tags",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(256), nullable=False, unique=True),
+    Column("description", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+dataset_tags = Table(
+    "dataset_tags",
+    metadata,
+    Column("dataset_id", Integer, ForeignKey("datasets.id"), primary_key=True),
+    Column("tag_id", Integer, ForeignKey("tags.id"), primary_key=True),
+    Column("tagged_at", UTCDateTime, nullable=False),
+)
+
+dataset_field_tags = Table(
+    "dataset_field_tags",
+    metadata,
+    Column("dataset_id", Integer, ForeignKey("datasets.id"), primary_key=True),
+    Column("field_name", String(1024), primary_key=True),
+    Column("tag_id", Integer, ForeignKey("tags.id"), primary_key=True),
+    Column("tagged_at", UTCDateTime, nullable=False),
+)
+
+job_tags = Table(
+    "job_tags",
+    metadata,
+    Column("job_id", Integer, ForeignKey("jobs.id"), primary_key=True),
+    Column("tag_id", Integer, ForeignKey("tags.id"), primary_key=True),
+    Column("tagged_at", UTCDateTime, nullable=False),
+)

@@ -1,0 +1,54 @@
+"""The exception tree every headwater package raises from.
+
+    HeadwaterError                 root; ``status`` is the HTTP answer, ``message`` is for people
+    ├── ConfigError                a setting is invalid (names the setting)
+    ├── DatabaseNotReadyError      the metadata DB is missing migrations (says what to run)
+    ├── BadRequestError      400   malformed input (names the field)
+    │   └── PayloadTooLargeError 413
+    └── NotFoundError        404   an unknown namespace, dataset, job, run or version
+
+The server maps each one to Marquez's error body ``{"code": N, "message": "..."}`` in one
+handler; the CLI prints the message on one line and exits non-zero.
+"""
+
+from __future__ import annotations
+
+
+class HeadwaterError(Exception):
+    status: int = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ConfigError(HeadwaterError):
+    def __init__(self, setting: str, reason: str) -> None:
+        super().__init__(f"invalid setting {setting}: {reason}")
+        self.setting = setting
+        self.reason = reason
+
+
+class DatabaseNotReadyError(HeadwaterError):
+    status = 503
+
+
+class BadRequestError(HeadwaterError):
+    status = 400
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(f"{field}: {message}" if field else message)
+        self.field = field
+
+
+class PayloadTooLargeError(BadRequestError):
+    status = 413
+
+
+class NotFoundError(HeadwaterError):
+    status = 404
+
+    def __init__(self, kind: str, name: str) -> None:
+        super().__init__(f"{kind} '{name}' not found")
+        self.kind = kind
+        self.name = name

@@ -1,0 +1,184 @@
+"""Rows -> Marquez v1 JSON shapes (``../shared/reference/marquez/openapi.yml``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+
+def iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.isoformat().replace("+00:00", "Z")
+
+
+def dataset_id(namespace: str, name: str) -> dict[str, str]:
+    return {"namespace": namespace, "name": name}
+
+
+def node_id(kind: str, namespace: str, name: str) -> str:
+    return f"{kind}:{namespace}:{name}"
+
+
+def fields_with_tags(
+    fields: list[dict[str, Any]], field_tags: dict[str, list[str]]
+) -> list[dict[str, Any]]:
+    return [{**f, "tags": sorted(field_tags.get(f["name"], []))} for f in fields]
+
+
+def dataset(
+    row: Any,
+    namespace: str,
+    *,
+    tags: list[str],
+    field_tags: dict[str, list[str]],
+    with_facets: bool = True,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": dataset_id(namespace, row.name),
+        "type": row.type,
+        "name": row.name,
+        "physicalName": row.physical_name,
+        "createdAt": iso(row.created_at),
+        "updatedAt": iso(row.updated_at),
+        "namespace": namespace,
+        "sourceName": row.source_name,
+        "fields": fields_with_tags(row.fields, field_tags),
+        "tags": sorted(tags),
+        "lastModifiedAt": iso(row.last_modified_at),
+        "lastLifecycleState": row.lifecycle_state,
+        "description": row.description,
+        "currentVersion": row.current_version_uuid,
+        "datasetVersion": row.version_facet,
+        "deleted": bool(row.is_deleted),
+    }
+    if with_facets:
+        body["facets"] = row.facets
+    return body
+
+
+def dataset_version(
+    row: Any, namespace: str, name: str, dataset_row: Any, created_by_run: dict[str, Any] | None
+) -> dict[str, Any]:
+    return {
+        "id": {"namespace": namespace, "name": name, "version": row.uuid},
+        "type": dataset_row.type,
+        "name": name,
+        "physicalName": dataset_row.physical_name,
+        "createdAt": iso(row.created_at),
+        "version": row.uuid,
+        # The producer's own version (DatasetVersionDatasetFacet), e.g. an Iceberg snapshot id.
+        "datasetVersion": row.version_facet,
+        "namespace": namespace,
+        "sourceName": dataset_row.source_name,
+        "fields": row.fields,
+        "tags": [],
+        "lifecycleState": row.lifecycle_state,
+        "description": dataset_row.description,
+        "createdByRun": created_by_run,
+        "facets": row.facets,
+    }
+
+
+def run(
+    row: Any,
+    *,
+    job_namespace: str,
+    job_name: str,
+    inputs: list[dict[str, Any]],
+    outputs: list[dict[str, Any]],
+) -> dict[str, Any]:
+    duration = None
+    if row.started_at is not None and row.ended_at is not None:
+        duration = int((row.ended_at - row.started_at).total_seconds() * 1000)
+    body = {
+        "id": row.uuid,
+        "createdAt": iso(row.created_at),
+        "updatedAt": iso(row.updated_at),
+        "nominalStartTime": iso(row.nominal_start_time),
+        "nominalEndTime": iso(row.nominal_end_time),
+        "state": row.state,
+        "startedAt": iso(row.started_at),
+        "endedAt": iso(row.ended_at),
+        "durationMs": duration,
+        "args": {},
+        "jobVersion": {
+            "namespace": job_namespace,
+            "name": job_name,
+            "version": row.job_version_uuid,
+        },
+        "inputDatasetVersions": inputs,
+        "outputDatasetVersions": outputs,
+        "context": {},
+        "facets": row.facets,
+    }
+    if row.external_id is not None:
+        body["externalId"] = row.external_id
+    return body
+
+
+def dataset_version_ref(namespace: str, name: str, version: str | None, facets: Any) -> Any:
+    return {
+        "datasetVersionId": {"namespace": namespace, "name": name, "version": version},
+        "facets": facets,
+    }
+
+
+def job(
+    row: Any,
+    namespace: str,
+    *,
+    inputs: list[dict[str, str]],
+    outputs: list[dict[str, str]],
+    parent_name: str | None,
+    parent_uuid: str | None,
+    latest_runs: list[dict[str, Any]],
+    tags: list[str],
+    with_facets: bool = True,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": {"namespace": namespace, "name": row.name},
+        "type": row.type,
+        "name": row.name,
+        "simpleName": row.simple_name,
+        "parentJobName": parent_name,
+        "parentJobUuid": parent_uuid,
+        "createdAt": iso(row.created_at),
+        "updatedAt": iso(row.updated_at),
+        "namespace": namespace,
+        "inputs": inputs,
+        "outputs": outputs,
+        "location": row.location,
+        "description": row.description,
+        "context": {},
+        "latestRun": latest_runs[0] if latest_runs else None,
+        "latestRuns": latest_runs,
+        "currentVersion": row.current_version_uuid,
+        "tags": sorted(tags),
+        "deleted": bool(row.is_deleted),
+    }
+    if with_facets:
+        body["facets"] = row.facets
+    return body
+
+
+def namespace(row: Any) -> dict[str, Any]:
+    return {
+        "name": row.name,
+        "createdAt": iso(row.created_at),
+        "updatedAt": iso(row.updated_at),
+        "ownerName": row.owner_name,
+        "description": row.description,
+        "isHidden": bool(row.is_hidden),
+    }
+
+
+def source(row: Any) -> dict[str, Any]:
+    return {
+        "type": row.type,
+        "name": row.name,
+        "createdAt": iso(row.created_at),
+        "updatedAt": iso(row.updated_at),
+        "connectionUrl": row.connection_url,
+        "description": None,
+    }

@@ -1,0 +1,178 @@
+"""Shared fixtures: every storage test runs on SQLite and on PostgreSQL.
+
+PostgreSQL comes from ``HEADWATER_TEST_PG_URL`` (default: the local test server). Each test
+gets its own schema, dropped afterwards. Without a server the PostgreSQL cases are skipped
+with a loud message, except under ``CI=true`` where a missing server fails the run.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from headwater.config import load_settings
+from headwater.db import Database, upgrade
+from headwater.server import create_app
+
+PG_URL = os.environ.get(
+    "HEADWATER_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
+if not REFERENCE.is_dir():  # a clone of main sits beside shared/, so does the work tree
+    REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference"
+
+
+def _pg_available() -> str | None:
+    try:
+        engine = create_engine(PG_URL, connect_args={"connect_timeout": 3})
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        engine.dispose()
+        return None
+    except Exception as exc:  # any failure means "no server here"
+        return str(exc).splitlines()[0]
+
+
+PG_PROBLEM = _pg_available()
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    if PG_PROBLEM is None:
+        return [f"PostgreSQL tests: {make_url(PG_URL).render_as_string(hide_password=True)}"]
+    banner = "!" * 78
+    return [banner, f"PostgreSQL tests SKIPPED: no server at {PG_URL}: {PG_PROBLEM}", banner]
+
+
+@dataclass
+class Backend:
+    name: str
+    url: str
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    """A fresh, migrated metadata database on each backend."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'headwater.db'}"
+        upgrade(Database(url))
+        yield Backend("sqlite", url)
+        return
+    if PG_PROBLEM is not None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true but PostgreSQL is not reachable at {PG_URL}: {PG_PROBLEM}")
+        pytest.skip(f"PostgreSQL not reachable at {PG_URL}: {PG_PROBLEM}")
+    schema = f"hw_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_URL)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
+    url_text = url.render_as_string(hide_password=False)
+    database = Database(url_text)
+    upgrade(database)
+    database.dispose()
+    try:
+        yield Backend("postgresql", url_text)
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def database(backend: Backend) -> Iterator[Database]:
+    db = Database(backend.url)
+    yield db
+    db.dispose()
+
+
+@pytest.fixture
+def client(backend: Backend, database: Database, tmp_path: Path) -> Iterator[TestClient]:
+    """The real app in-process, on ``backend``."""
+    settings = load_settings(database_url=backend.url, home=tmp_path)
+    with TestClient(create_app(settings, database), raise_server_exceptions=False) as c:
+        yield c
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class LiveServer:
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+
+@pytest.fixture
+def live_server(backend: Backend, tmp_path: Path) -> Iterator[LiveServer]:
+    """``headwater serve`` as a real process on a free loopback port."""
+    port = free_port()
+    log = tmp_path / "server.log"
+    env = {**os.environ, "HEADWATER_DATABASE_URL": backend.url, "HEADWATER_HOME": str(tmp_path)}
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "headwater",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=tmp_path,
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"{url}/api/v1/health", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"server did not start:\n{log.read_text()}")
+        time.sleep(0.1)
+    try:
+        yield LiveServer(url, process, log)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def reference_events(folder: str) -> list[tuple[str, Any]]:
+    """(file name, decoded event) for every JSON file under ``shared/reference/<folder>``."""
+    import json
+
+    root = REFERENCE / folder
+    files = sorted(root.rglob("*.json"), key=lambda p: (str(p.parent), _numeric(p.stem)))
+    return [(str(p.relative_to(REFERENCE)), json.loads(p.read_text())) for p in files]
+
+
+def _numeric(stem: str) -> tuple[int, str]:
+    return (int(stem), "") if stem.isdigit() else (10**9, stem)
