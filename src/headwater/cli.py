@@ -6,6 +6,7 @@ invalid setting.
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Annotated, NoReturn
 
@@ -103,18 +104,35 @@ def db_status(
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to bind [default: 127.0.0.1].")] = None,
     port: Annotated[int | None, typer.Option(help="Port to bind [default: 5000].")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Server processes, e.g. one per core [default: 1].")
+    ] = None,
 ) -> None:
     """Run the lineage API server (refuses an un-migrated database)."""
     import uvicorn
 
     from headwater.server import create_app
 
-    settings = _settings(host=host, port=port)
+    settings = _settings(host=host, port=port, workers=workers)
     try:
-        application = create_app(settings)
+        application = create_app(settings)  # also checks the database before forking
     except HeadwaterError as exc:
         _fail(exc)
-    uvicorn.run(application, host=settings.host, port=settings.port, log_level=settings.log_level)
+    if settings.workers == 1:
+        uvicorn.run(
+            application, host=settings.host, port=settings.port, log_level=settings.log_level
+        )
+        return
+    # Worker processes build their own app from the environment: pass the CLI's choices on.
+    os.environ["HEADWATER_HOST"], os.environ["HEADWATER_PORT"] = settings.host, str(settings.port)
+    uvicorn.run(
+        "headwater.server:app_from_environment",
+        factory=True,
+        workers=settings.workers,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+    )
 
 
 @app.command()

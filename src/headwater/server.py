@@ -10,7 +10,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from headwater import __version__
-from headwater.config import Settings
+from headwater.config import Settings, load_settings
 from headwater.db import Database, ensure_migrated
 from headwater.errors import HeadwaterError
 from headwater.lineage import EncodedSlashMiddleware, LineageService, error_body, router
@@ -61,3 +61,8 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
         return error_body(500, f"internal error: {type(exc).__name__}")
 
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """App factory for uvicorn worker processes: settings from the environment and YAML."""
+    return create_app(load_settings())

@@ -42,6 +42,12 @@ class Settings(BaseSettings):
     )
     host: str = Field(default="127.0.0.1", description="Address the API server binds.")
     port: int = Field(default=5000, ge=1, le=65535, description="Port the API server binds.")
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="API server processes. Parsing JSON is CPU-bound: use one per core.",
+    )
     max_body_bytes: int = Field(
         default=5 * 1024 * 1024,
         gt=0,

@@ -73,11 +73,10 @@ datasets = Table(
     Column("description", Text),
     Column("fields", JSONText, nullable=False, default=list),
     Column("facets", JSONText, nullable=False, default=dict),
-    # Hash of the last facets merged in: a re-sent identical set is skipped without parsing.
-    Column("last_facets_hash", String(64)),
+    # Random token renewed whenever ``facets`` changes: lets a writer trust its cached copy.
+    Column("facets_rev", String(16)),
     Column("schema_hash", String(64)),
     Column("version_facet", Text),
-    Column("cll_hash", String(64)),
     Column("current_version_uuid", String(36)),
     Column("lifecycle_state", String(32)),
     Column("last_modified_at", UTCDateTime),
@@ -117,7 +116,7 @@ jobs = Table(
     Column("description", Text),
     Column("location", Text),
     Column("facets", JSONText, nullable=False, default=dict),
-    Column("last_facets_hash", String(64)),
+    Column("facets_rev", String(16)),
     Column("current_version_uuid", String(36)),
     # Written once per new run (not per event) so lists and graphs need no scan of ``runs``.
     Column("latest_run_uuid", String(36)),

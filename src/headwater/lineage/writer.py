@@ -6,21 +6,42 @@ the run's inputs and outputs and column lineage, all in the same transaction. In
 event runs in its own savepoint inside one database transaction: a failing event rolls back
 alone, the others are committed together (one fsync on SQLite instead of one per event).
 
-What keeps the hot path fast (see docs/benchmarks.md): rows are read in one query per kind,
-facets re-sent unchanged are recognised by hash without being parsed, a dataset version is
-created only when the schema or the producer's ``version`` facet changes, and a job's edges are
-rewritten only when its version (inputs, outputs, location) changes.
+What keeps the hot path fast (numbers in docs/benchmarks.md):
+- one query per entity kind (datasets, job, run) with the namespace joined in;
+- statements are built once and reused, so SQLAlchemy compiles nothing per event;
+- facets are compared, not hashed or re-parsed: each dataset and job row carries a random
+  ``facets_rev`` token renewed on every change, and `FacetCache` keeps the last facets seen per
+  row in memory. When the token matches, the incoming facets are compared with the cached dicts;
+  an unchanged facet costs a dict comparison and no write. Another process changing the row
+  changes the token, so a stale cache is never trusted.
+- a dataset version is created only when the schema or the producer's ``version`` facet
+  changes, column lineage is rewritten only when the ``columnLineage`` facet changes, and a
+  job's edges only when its version (inputs, outputs, location) changes.
 """
 
 from __future__ import annotations
 
+import secrets
 import uuid
-from collections.abc import Iterable, Sequence
+from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from threading import Lock
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, or_, select, tuple_, update
+from sqlalchemy import (
+    Connection,
+    Executable,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.exc import DBAPIError, OperationalError
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
 
@@ -55,12 +76,6 @@ TERMINAL_STATES = frozenset({"COMPLETED", "FAILED", "ABORTED"})
 DatasetKey = tuple[str, str]  # (namespace, name)
 
 
-@dataclass(slots=True)
-class DatasetState:
-    id: int
-    version_uuid: str | None
-
-
 @dataclass(frozen=True, slots=True)
 class EventOutcome:
     """What happened to one event: stored, a duplicate (no-op), or failed with a reason."""
@@ -71,6 +86,32 @@ class EventOutcome:
     retriable: bool = False
 
 
+class FacetCache:
+    """The last known facets of dataset and job rows, keyed by (table, id), bounded LRU."""
+
+    def __init__(self, size: int = 50_000) -> None:
+        self._size = size
+        self._items: OrderedDict[tuple[str, int], tuple[str, dict[str, Any]]] = OrderedDict()
+        self._lock = Lock()
+
+    def get(self, table: str, row_id: int, rev: str | None) -> dict[str, Any] | None:
+        if rev is None:
+            return {}  # a row whose facets were never set
+        with self._lock:
+            item = self._items.get((table, row_id))
+            if item is None or item[0] != rev:
+                return None
+            self._items.move_to_end((table, row_id))
+            return item[1]
+
+    def put(self, table: str, row_id: int, rev: str, facets: dict[str, Any]) -> None:
+        with self._lock:
+            self._items[(table, row_id)] = (rev, facets)
+            self._items.move_to_end((table, row_id))
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+
 def _is_transient(exc: BaseException) -> bool:
     if isinstance(exc, OperationalError):
         return True
@@ -78,11 +119,16 @@ def _is_transient(exc: BaseException) -> bool:
     return isinstance(exc, DBAPIError) and code in {"40001", "40P01"}
 
 
+def _db_reason(exc: DBAPIError) -> str:
+    return f"storage error: {str(exc.orig).splitlines()[0] if exc.orig else exc}"
+
+
 class LineageWriter:
     """Applies validated OpenLineage events to the lineage model."""
 
     def __init__(self, database: Database) -> None:
         self.database = database
+        self.cache = FacetCache()
 
     @retry(
         retry=retry_if_exception(_is_transient),
@@ -93,24 +139,22 @@ class LineageWriter:
     def write(self, event: LineageEvent) -> EventOutcome:
         """Store one event in its own transaction."""
         with self.database.write() as connection:
-            return apply_event(connection, event)
+            return _Apply(connection, self.cache).event(event)
 
     def write_batch(self, events: Sequence[LineageEvent]) -> list[EventOutcome]:
         """Store events in one transaction, each in its own savepoint; failures stay isolated."""
         outcomes: list[EventOutcome] = []
         try:
             with self.database.write() as connection:
+                apply = _Apply(connection, self.cache)
                 for event in events:
                     savepoint = connection.begin_nested()
                     try:
-                        outcome = apply_event(connection, event)
+                        outcome = apply.event(event)
                     except DBAPIError as exc:
                         savepoint.rollback()
-                        outcomes.append(
-                            EventOutcome(
-                                False, reason=_db_reason(exc), retriable=_is_transient(exc)
-                            )
-                        )
+                        reason, retriable = _db_reason(exc), _is_transient(exc)
+                        outcomes.append(EventOutcome(False, reason=reason, retriable=retriable))
                     else:
                         savepoint.commit()
                         outcomes.append(outcome)
@@ -121,311 +165,120 @@ class LineageWriter:
         return outcomes
 
 
-def _db_reason(exc: DBAPIError) -> str:
-    return f"storage error: {str(exc.orig).splitlines()[0] if exc.orig else exc}"
-
-
 def apply_event(connection: Connection, event: LineageEvent) -> EventOutcome:
-    now = datetime.now(UTC)
-    inserted = connection.execute(
-        insert_for(connection, lineage_events)
-        .values(
-            event_hash=event.event_hash,
-            kind=event.kind.value,
-            event_type=event.event_type,
-            event_time=event.event_time,
-            received_at=now,
-            run_uuid=event.run_uuid,
-            job_namespace=event.job_namespace,
-            job_name=event.job_name,
-            producer=event.producer,
-            payload=event.payload.decode(),
-        )
-        .on_conflict_do_nothing(index_elements=["event_hash"])
+    """Apply one event on ``connection`` (inside the caller's transaction), without a cache."""
+    return _Apply(connection, FacetCache(size=1_000)).event(event)
+
+
+# -- statements built once -------------------------------------------------------------------
+
+_SELECT_DATASETS = (
+    select(
+        datasets.c.id,
+        namespaces.c.name.label("ns"),
+        datasets.c.name,
+        datasets.c.facets_rev,
+        datasets.c.schema_hash,
+        datasets.c.version_facet,
+        datasets.c.current_version_uuid,
+        datasets.c.is_deleted,
     )
-    if inserted.rowcount == 0:
-        return EventOutcome(stored=False, duplicate=True)
-    if event.kind is EventKind.DATASET:
-        assert event.dataset is not None
-        _upsert_datasets(connection, [event.dataset], set(), None, now)
-    else:
-        _apply_job_event(connection, event, now)
-    return EventOutcome(stored=True)
-
-
-# -- namespaces ------------------------------------------------------------------------------
-
-
-def _namespace_ids(connection: Connection, names: Iterable[str], now: datetime) -> dict[str, int]:
-    wanted = set(names)
-    found = {
-        row.name: row
-        for row in connection.execute(
-            select(namespaces.c.id, namespaces.c.name, namespaces.c.is_hidden).where(
-                namespaces.c.name.in_(wanted)
-            )
-        )
-    }
-    missing = wanted - found.keys()
-    if missing:
-        insert_ignore(
-            connection,
-            namespaces,
-            [
-                {"name": n, "created_at": now, "updated_at": now, "is_hidden": False}
-                for n in sorted(missing)
-            ],
-            ["name"],
-        )
-        found.update(
-            {
-                row.name: row
-                for row in connection.execute(
-                    select(namespaces.c.id, namespaces.c.name, namespaces.c.is_hidden).where(
-                        namespaces.c.name.in_(missing)
-                    )
-                )
-            }
-        )
-    hidden = [row.id for row in found.values() if row.is_hidden]
-    if hidden:
-        # A new event un-deletes a soft-deleted namespace, as in Marquez.
-        connection.execute(
-            update(namespaces)
-            .where(namespaces.c.id.in_(hidden))
-            .values(is_hidden=False, updated_at=now)
-        )
-    return {name: row.id for name, row in found.items()}
-
-
-# -- datasets --------------------------------------------------------------------------------
-
-_DATASET_STATE_COLUMNS = (
-    datasets.c.id,
-    datasets.c.namespace_id,
-    datasets.c.name,
-    datasets.c.last_facets_hash,
-    datasets.c.schema_hash,
-    datasets.c.version_facet,
-    datasets.c.cll_hash,
-    datasets.c.current_version_uuid,
-    datasets.c.is_deleted,
+    .join(namespaces, namespaces.c.id == datasets.c.namespace_id)
+    .where(tuple_(namespaces.c.name, datasets.c.name).in_(bindparam("keys", expanding=True)))
 )
-
-
-def _select_datasets(connection: Connection, keys: Iterable[tuple[int, str]]) -> dict[Any, Any]:
-    rows = connection.execute(
-        select(*_DATASET_STATE_COLUMNS).where(
-            tuple_(datasets.c.namespace_id, datasets.c.name).in_(list(keys))
+_SELECT_DATASET_FACETS = select(datasets.c.facets).where(datasets.c.id == bindparam("id"))
+_SELECT_JOB = (
+    select(
+        jobs.c.id,
+        jobs.c.facets_rev,
+        jobs.c.location,
+        jobs.c.current_version_uuid,
+        jobs.c.is_deleted,
+        jobs.c.parent_job_id,
+    )
+    .join(namespaces, namespaces.c.id == jobs.c.namespace_id)
+    .where(namespaces.c.name == bindparam("ns"), jobs.c.name == bindparam("name"))
+)
+_SELECT_JOB_FACETS = select(jobs.c.facets).where(jobs.c.id == bindparam("id"))
+_SELECT_NAMESPACES = select(namespaces.c.id, namespaces.c.name, namespaces.c.is_hidden).where(
+    namespaces.c.name.in_(bindparam("names", expanding=True))
+)
+_SELECT_RUN = select(
+    runs.c.id,
+    runs.c.state,
+    runs.c.transitioned_at,
+    runs.c.started_at,
+    runs.c.job_version_uuid,
+    runs.c.facets,
+).where(runs.c.uuid == bindparam("uuid"))
+_SELECT_RUN_IO = (
+    select(
+        run_io.c.dataset_id,
+        run_io.c.io_type,
+        run_io.c.dataset_version_uuid,
+        run_io.c.facets,
+        namespaces.c.name.label("ns"),
+        datasets.c.name,
+    )
+    .join(datasets, datasets.c.id == run_io.c.dataset_id)
+    .join(namespaces, namespaces.c.id == datasets.c.namespace_id)
+    .where(run_io.c.run_id == bindparam("run_id"))
+)
+_UPDATE_LATEST_RUN = (
+    update(jobs)
+    .where(
+        jobs.c.id == bindparam("job_id"),
+        or_(jobs.c.latest_run_at.is_(None), jobs.c.latest_run_at <= bindparam("at")),
+    )
+    .values(latest_run_uuid=bindparam("run_uuid"), latest_run_at=bindparam("at"))
+)
+_UPDATE_RUN_IO = (
+    update(run_io)
+    .where(
+        and_(
+            run_io.c.run_id == bindparam("r_id"),
+            run_io.c.dataset_id == bindparam("d_id"),
+            run_io.c.io_type == bindparam("io"),
         )
     )
-    return {(row.namespace_id, row.name): row for row in rows}
+    .values(dataset_version_uuid=bindparam("version"), facets=bindparam("facets"))
+)
+_INSERT_RUN = runs.insert()
+_INSERT_DATASET_VERSION = dataset_versions.insert()
+_INSERT_COLUMN_LINEAGE = column_lineage.insert()
+_DELETE_COLUMN_LINEAGE = delete(column_lineage).where(
+    column_lineage.c.output_dataset_id == bindparam("id")
+)
+_DELETE_JOB_IO = delete(job_io).where(job_io.c.job_id == bindparam("id"))
+
+_UPSERTS: dict[tuple[str, str], Executable] = {}
 
 
-def _new_version(
-    connection: Connection,
-    dataset_id: int,
-    merged: dict[str, Any],
-    schema_hash: str | None,
-    version: str | None,
-    run_uuid: str | None,
-    now: datetime,
-) -> str:
-    version_uuid = str(uuid.uuid4())
-    connection.execute(
-        dataset_versions.insert().values(
-            uuid=version_uuid,
-            dataset_id=dataset_id,
-            version_facet=version,
-            schema_hash=schema_hash,
-            fields=F.schema_fields(merged),
-            facets=merged,
-            lifecycle_state=F.lifecycle_state(merged),
-            run_uuid=run_uuid,
-            created_at=now,
-        )
-    )
-    return version_uuid
+def _insert_ignoring(connection: Connection, table: Table, keys: Sequence[str]) -> Executable:
+    """A cached INSERT ... ON CONFLICT (keys) DO NOTHING for the connection's dialect."""
+    cache_key = (connection.dialect.name, table.name)
+    stmt = _UPSERTS.get(cache_key)
+    if stmt is None:
+        stmt = insert_for(connection, table).on_conflict_do_nothing(index_elements=list(keys))
+        _UPSERTS[cache_key] = stmt
+    return stmt
 
 
-def _ensure_source(connection: Connection, name: str, uri: str, now: datetime) -> None:
-    insert_ignore(
-        connection,
-        sources,
-        [
-            {
-                "name": name,
-                "type": F.source_type(uri),
-                "connection_url": uri,
-                "created_at": now,
-                "updated_at": now,
-            }
-        ],
-        ["name"],
-    )
+def _new_rev() -> str:
+    return secrets.token_hex(8)
 
 
-def _merge_refs(refs: Iterable[DatasetRef]) -> dict[DatasetKey, dict[str, Any]]:
-    """Facets per dataset; a dataset both read and written in one event merges both sides."""
-    merged: dict[DatasetKey, dict[str, Any]] = {}
-    for ref in refs:
-        merged.setdefault((ref.namespace, ref.name), {}).update(ref.facets)
-    return merged
-
-
-def _upsert_datasets(
-    connection: Connection,
-    refs: Sequence[DatasetRef],
-    outputs: set[DatasetKey],
-    run_uuid: str | None,
-    now: datetime,
-) -> dict[DatasetKey, DatasetState]:
-    """Create, un-delete and update every dataset an event mentions; return their ids/versions.
-
-    Datasets named only as column-lineage inputs are created too, so every field edge has both
-    ends in the store.
-    """
-    facets_by_key = _merge_refs(refs)
-    cll_by_key = {
-        key: F.column_lineage_rows(f) for key, f in facets_by_key.items() if "columnLineage" in f
-    }
-    all_keys = set(facets_by_key)
-    for rows in cll_by_key.values():
-        all_keys.update((r["input_namespace"], r["input_name"]) for r in rows)
-
-    ns_ids = _namespace_ids(connection, (ns for ns, _ in all_keys), now)
-    id_keys = {(ns_ids[ns], name): (ns, name) for ns, name in all_keys}
-    found = _select_datasets(connection, id_keys)
-    missing = sorted(set(id_keys) - found.keys())
-    if missing:
-        for ns, _ in {id_keys[k] for k in missing}:
-            _ensure_source(connection, ns, ns, now)
-        insert_ignore(
-            connection,
-            datasets,
-            [
-                {
-                    "uuid": str(uuid.uuid4()),
-                    "namespace_id": ns_id,
-                    "name": name,
-                    "type": "DB_TABLE",
-                    "physical_name": name,
-                    "source_name": id_keys[(ns_id, name)][0],
-                    "fields": [],
-                    "facets": {},
-                    "created_at": now,
-                    "updated_at": now,
-                    "is_deleted": False,
-                }
-                for ns_id, name in missing
-            ],
-            ["namespace_id", "name"],
-        )
-        found.update(_select_datasets(connection, missing))
-
-    states: dict[DatasetKey, DatasetState] = {}
-    for id_key in sorted(found):
-        row = found[id_key]
-        key = id_keys[id_key]
-        state = DatasetState(row.id, row.current_version_uuid)
-        states[key] = state
-        incoming = facets_by_key.get(key, {})
-        changes: dict[str, Any] = {}
-        if row.is_deleted:
-            changes["is_deleted"] = False
-        facets_hash = F.stable_hash(incoming) if incoming else None
-        needs_version = state.version_uuid is None
-        if facets_hash is not None and facets_hash != row.last_facets_hash:
-            current = connection.execute(
-                select(datasets.c.facets).where(datasets.c.id == row.id)
-            ).scalar_one()
-            merged = {**current, **incoming}
-            fields = F.schema_fields(merged)
-            schema_hash = F.stable_hash(fields) if fields else None
-            version = F.version_facet(merged)
-            source = F.data_source(merged)
-            if source is not None:
-                _ensure_source(connection, source[0], source[1], now)
-            changes.update(
-                facets=merged,
-                last_facets_hash=facets_hash,
-                fields=fields,
-                description=F.description(merged),
-                lifecycle_state=F.lifecycle_state(merged),
-            )
-            if source is not None:
-                changes["source_name"] = source[0]
-            if schema_hash != row.schema_hash or version != row.version_facet:
-                needs_version = True
-                changes.update(schema_hash=schema_hash, version_facet=version)
-                if key in outputs:
-                    changes["last_modified_at"] = now
-        else:
-            merged = None
-        if needs_version:
-            if merged is None:
-                merged = connection.execute(
-                    select(datasets.c.facets).where(datasets.c.id == row.id)
-                ).scalar_one()
-            state.version_uuid = _new_version(
-                connection,
-                row.id,
-                merged,
-                changes.get("schema_hash", row.schema_hash),
-                changes.get("version_facet", row.version_facet),
-                run_uuid if key in outputs else None,
-                now,
-            )
-            changes["current_version_uuid"] = state.version_uuid
-        if key in cll_by_key:
-            cll_hash = F.stable_hash(cll_by_key[key])
-            if cll_hash != row.cll_hash:
-                changes["cll_hash"] = cll_hash
-        if changes:
-            changes["updated_at"] = now
-            connection.execute(update(datasets).where(datasets.c.id == row.id).values(**changes))
-
-    for key, rows in cll_by_key.items():
-        if F.stable_hash(rows) != found[(ns_ids[key[0]], key[1])].cll_hash:
-            _replace_column_lineage(connection, states[key].id, rows, states, now)
-    return states
-
-
-def _replace_column_lineage(
-    connection: Connection,
-    dataset_id: int,
-    rows: list[dict[str, Any]],
-    states: dict[DatasetKey, DatasetState],
-    now: datetime,
-) -> None:
-    connection.execute(
-        delete(column_lineage).where(column_lineage.c.output_dataset_id == dataset_id)
-    )
-    if rows:
-        connection.execute(
-            column_lineage.insert(),
-            [
-                {
-                    "output_dataset_id": dataset_id,
-                    "output_field": r["output_field"],
-                    "input_dataset_id": states[(r["input_namespace"], r["input_name"])].id,
-                    "input_field": r["input_field"],
-                    "transformation_type": r["transformation_type"],
-                    "transformation_subtype": r["transformation_subtype"],
-                    "transformation_description": r["transformation_description"],
-                    "transformations": r["transformations"],
-                    "updated_at": now,
-                }
-                for r in rows
-            ],
-        )
-
-
-# -- jobs ------------------------------------------------------------------------------------
+# -- the work of one event -------------------------------------------------------------------
 
 
 @dataclass(slots=True)
-class JobState:
+class _Dataset:
+    id: int
+    version_uuid: str | None
+
+
+@dataclass(slots=True)
+class _Job:
     id: int
     namespace: str
     name: str
@@ -448,152 +301,6 @@ def _full_job_name(name: str, parent_name: str | None) -> tuple[str, str]:
     return prefix + name, name
 
 
-def _upsert_job(
-    connection: Connection,
-    namespace_id: int,
-    namespace: str,
-    name: str,
-    simple_name: str,
-    incoming: dict[str, Any],
-    parent_job_id: int | None,
-    now: datetime,
-) -> JobState:
-    def select_job() -> Any:
-        return connection.execute(
-            select(
-                jobs.c.id,
-                jobs.c.last_facets_hash,
-                jobs.c.location,
-                jobs.c.current_version_uuid,
-                jobs.c.is_deleted,
-                jobs.c.parent_job_id,
-            ).where(jobs.c.namespace_id == namespace_id, jobs.c.name == name)
-        ).first()
-
-    row = select_job()
-    if row is None:
-        insert_ignore(
-            connection,
-            jobs,
-            [
-                {
-                    "uuid": str(uuid.uuid4()),
-                    "namespace_id": namespace_id,
-                    "name": name,
-                    "simple_name": simple_name,
-                    "parent_job_id": parent_job_id,
-                    "type": F.job_type(incoming),
-                    "facets": {},
-                    "created_at": now,
-                    "updated_at": now,
-                    "is_deleted": False,
-                }
-            ],
-            ["namespace_id", "name"],
-        )
-        row = select_job()
-    changes: dict[str, Any] = {}
-    location = row.location
-    if row.is_deleted:
-        changes["is_deleted"] = False
-    if parent_job_id is not None and row.parent_job_id != parent_job_id:
-        changes["parent_job_id"] = parent_job_id
-    facets_hash = F.stable_hash(incoming) if incoming else None
-    if facets_hash is not None and facets_hash != row.last_facets_hash:
-        current = connection.execute(select(jobs.c.facets).where(jobs.c.id == row.id)).scalar_one()
-        merged = {**current, **incoming}
-        location = F.job_location(merged) or location
-        changes.update(
-            facets=merged,
-            last_facets_hash=facets_hash,
-            location=location,
-            description=F.description(merged),
-            type=F.job_type(merged),
-        )
-    if changes:
-        changes["updated_at"] = now
-        connection.execute(update(jobs).where(jobs.c.id == row.id).values(**changes))
-    return JobState(row.id, namespace, name, location, row.current_version_uuid)
-
-
-def _job_version(
-    connection: Connection,
-    job: JobState,
-    inputs: set[DatasetKey],
-    outputs: set[DatasetKey],
-    states: dict[DatasetKey, DatasetState],
-    now: datetime,
-) -> str:
-    """The job version for these inputs/outputs/location; moves the job's edges if it is new."""
-    ins, outs = sorted(inputs), sorted(outputs)
-    version = str(
-        uuid.uuid5(
-            JOB_VERSION_NAMESPACE, F.stable_hash([job.namespace, job.name, job.location, ins, outs])
-        )
-    )
-    if version == job.current_version_uuid:
-        return version
-    insert_ignore(
-        connection,
-        job_versions,
-        [
-            {
-                "uuid": version,
-                "job_id": job.id,
-                "location": job.location,
-                "inputs": [{"namespace": ns, "name": n} for ns, n in ins],
-                "outputs": [{"namespace": ns, "name": n} for ns, n in outs],
-                "created_at": now,
-            }
-        ],
-        ["uuid"],
-    )
-    connection.execute(delete(job_io).where(job_io.c.job_id == job.id))
-    edges = [{"job_id": job.id, "dataset_id": states[k].id, "io_type": "INPUT"} for k in ins]
-    edges += [{"job_id": job.id, "dataset_id": states[k].id, "io_type": "OUTPUT"} for k in outs]
-    insert_ignore(connection, job_io, edges, ["job_id", "dataset_id", "io_type"])
-    connection.execute(
-        update(jobs).where(jobs.c.id == job.id).values(current_version_uuid=version, updated_at=now)
-    )
-    job.current_version_uuid = version
-    return version
-
-
-def _resolve_job(connection: Connection, event: LineageEvent, now: datetime) -> JobState:
-    assert event.job_namespace is not None and event.job_name is not None
-    parent = event.parent
-    ns_names = {event.job_namespace} | ({parent.job_namespace} if parent else set())
-    ns_ids = _namespace_ids(connection, ns_names, now)
-    parent_job_id = None
-    parent_name = None
-    if parent is not None:
-        parent_name = parent.job_name
-        parent_job_id = _upsert_job(
-            connection,
-            ns_ids[parent.job_namespace],
-            parent.job_namespace,
-            parent.job_name,
-            parent.job_name,
-            {},
-            None,
-            now,
-        ).id
-    name, simple = _full_job_name(event.job_name, parent_name)
-    return _upsert_job(
-        connection,
-        ns_ids[event.job_namespace],
-        event.job_namespace,
-        name,
-        simple,
-        event.job_facets,
-        parent_job_id,
-        now,
-    )
-
-
-# -- runs ------------------------------------------------------------------------------------
-
-
 def _next_state(
     current: str, transitioned_at: datetime | None, incoming: str | None, at: datetime
 ) -> str:
@@ -611,179 +318,495 @@ def _next_state(
     return incoming
 
 
-def _apply_job_event(connection: Connection, event: LineageEvent, now: datetime) -> None:
-    job = _resolve_job(connection, event, now)
-    input_keys = {(d.namespace, d.name) for d in event.inputs}
-    output_keys = {(d.namespace, d.name) for d in event.outputs}
-    states = _upsert_datasets(
-        connection, [*event.inputs, *event.outputs], output_keys, event.run_uuid, now
-    )
-    if event.kind is EventKind.JOB:
-        if input_keys or output_keys:
-            _job_version(connection, job, input_keys, output_keys, states, now)
-        return
-    _apply_run(connection, event, job, states, input_keys, output_keys, now)
-
-
-def _apply_run(
-    connection: Connection,
-    event: LineageEvent,
-    job: JobState,
-    states: dict[DatasetKey, DatasetState],
-    input_keys: set[DatasetKey],
-    output_keys: set[DatasetKey],
-    now: datetime,
-) -> None:
-    assert event.run_uuid is not None
-    at = event.event_time
-    incoming_state = RUN_STATES.get(event.event_type or "")
-    nominal = event.run_facets.get("nominalTime") or {}
-    nominal_start = nominal.get("nominalStartTime")
-    nominal_end = nominal.get("nominalEndTime")
-
-    row = connection.execute(
-        select(
-            runs.c.id,
-            runs.c.state,
-            runs.c.transitioned_at,
-            runs.c.started_at,
-            runs.c.ended_at,
-            runs.c.job_version_uuid,
-        ).where(runs.c.uuid == event.run_uuid)
-    ).first()
-
-    existing_io: dict[tuple[int, str], Any] = {}
-    all_inputs, all_outputs = set(input_keys), set(output_keys)
-    if row is not None:
-        for io in connection.execute(
-            select(
-                run_io.c.dataset_id,
-                run_io.c.io_type,
-                run_io.c.dataset_version_uuid,
-                run_io.c.facets,
-                namespaces.c.name.label("namespace"),
-                datasets.c.name,
-            )
-            .join(datasets, datasets.c.id == run_io.c.dataset_id)
-            .join(namespaces, namespaces.c.id == datasets.c.namespace_id)
-            .where(run_io.c.run_id == row.id)
-        ):
-            existing_io[(io.dataset_id, io.io_type)] = io
-            (all_inputs if io.io_type == "INPUT" else all_outputs).add((io.namespace, io.name))
-            states.setdefault((io.namespace, io.name), DatasetState(io.dataset_id, None))
-
-    version = None
-    if all_inputs or all_outputs or job.current_version_uuid is None:
-        version = _job_version(connection, job, all_inputs, all_outputs, states, now)
-
-    parse = _parse_optional_time
-    if row is None:
-        state = incoming_state or "NEW"
-        inserted = connection.execute(
-            runs.insert().values(
-                uuid=event.run_uuid,
-                external_id=event.external_run_id,
-                job_id=job.id,
-                job_version_uuid=version,
-                parent_run_uuid=event.parent.run_uuid if event.parent else None,
-                state=state,
-                transitioned_at=at if incoming_state else None,
-                nominal_start_time=parse(nominal_start),
-                nominal_end_time=parse(nominal_end),
-                started_at=at if event.event_type in ("START", "RUNNING") else None,
-                ended_at=at if state in TERMINAL_STATES else None,
-                facets=event.run_facets,
-                created_at=at,
-                updated_at=now,
-            )
-        )
-        key = inserted.inserted_primary_key
-        assert key is not None
-        run_id = key[0]
-        connection.execute(
-            update(jobs)
-            .where(
-                jobs.c.id == job.id,
-                or_(jobs.c.latest_run_at.is_(None), jobs.c.latest_run_at <= at),
-            )
-            .values(latest_run_uuid=event.run_uuid, latest_run_at=at)
-        )
-    else:
-        run_id = row.id
-        changes: dict[str, Any] = {}
-        state = _next_state(row.state, row.transitioned_at, incoming_state, at)
-        if state != row.state:
-            changes.update(state=state, transitioned_at=at)
-            if state in TERMINAL_STATES:
-                changes["ended_at"] = at
-        if event.event_type == "START" and (row.started_at is None or at < row.started_at):
-            changes["started_at"] = at
-        if version is not None and version != row.job_version_uuid:
-            changes["job_version_uuid"] = version
-        if event.run_facets:
-            current = connection.execute(
-                select(runs.c.facets).where(runs.c.id == row.id)
-            ).scalar_one()
-            merged = {**current, **event.run_facets}
-            if merged != current:
-                changes["facets"] = merged
-                if nominal_start:
-                    changes["nominal_start_time"] = parse(nominal_start)
-                    changes["nominal_end_time"] = parse(nominal_end)
-                if event.parent:
-                    changes["parent_run_uuid"] = event.parent.run_uuid
-        if changes:
-            changes["updated_at"] = now
-            connection.execute(update(runs).where(runs.c.id == row.id).values(**changes))
-
-    _write_run_io(connection, run_id, event, states, existing_io)
-
-
-def _write_run_io(
-    connection: Connection,
-    run_id: int,
-    event: LineageEvent,
-    states: dict[DatasetKey, DatasetState],
-    existing: dict[tuple[int, str], Any],
-) -> None:
-    new_rows = []
-    seen: set[tuple[int, str]] = set()
-    for io_type, refs in (("INPUT", event.inputs), ("OUTPUT", event.outputs)):
-        for ref in refs:
-            state = states[(ref.namespace, ref.name)]
-            if (state.id, io_type) in seen:
-                continue
-            seen.add((state.id, io_type))
-            old = existing.get((state.id, io_type))
-            if old is None:
-                new_rows.append(
-                    {
-                        "run_id": run_id,
-                        "dataset_id": state.id,
-                        "io_type": io_type,
-                        "dataset_version_uuid": state.version_uuid,
-                        "facets": ref.io_facets,
-                    }
-                )
-                continue
-            merged = {**old.facets, **ref.io_facets}
-            if merged != old.facets or state.version_uuid != old.dataset_version_uuid:
-                connection.execute(
-                    update(run_io)
-                    .where(
-                        and_(
-                            run_io.c.run_id == run_id,
-                            run_io.c.dataset_id == state.id,
-                            run_io.c.io_type == io_type,
-                        )
-                    )
-                    .values(dataset_version_uuid=state.version_uuid, facets=merged)
-                )
-    insert_ignore(connection, run_io, new_rows, ["run_id", "dataset_id", "io_type"])
-
-
 def _parse_optional_time(value: Any) -> datetime | None:
     if value is None:
         return None
     parsed = datetime.fromisoformat(value)
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+class _Apply:
+    """Applies events on one connection; ``now`` is taken per event."""
+
+    def __init__(self, connection: Connection, cache: FacetCache) -> None:
+        self.c = connection
+        self.cache = cache
+        self.now = datetime.now(UTC)
+
+    def event(self, event: LineageEvent) -> EventOutcome:
+        self.now = datetime.now(UTC)
+        inserted = self.c.execute(
+            _insert_ignoring(self.c, lineage_events, ["event_hash"]),
+            {
+                "event_hash": event.event_hash,
+                "kind": event.kind.value,
+                "event_type": event.event_type,
+                "event_time": event.event_time,
+                "received_at": self.now,
+                "run_uuid": event.run_uuid,
+                "job_namespace": event.job_namespace,
+                "job_name": event.job_name,
+                "producer": event.producer,
+                "payload": event.payload.decode(),
+            },
+        )
+        if inserted.rowcount == 0:
+            return EventOutcome(stored=False, duplicate=True)
+        if event.kind is EventKind.DATASET:
+            assert event.dataset is not None
+            self.datasets([event.dataset], set(), None)
+            return EventOutcome(stored=True)
+        job = self.resolve_job(event)
+        input_keys = {(d.namespace, d.name) for d in event.inputs}
+        output_keys = {(d.namespace, d.name) for d in event.outputs}
+        states = self.datasets([*event.inputs, *event.outputs], output_keys, event.run_uuid)
+        if event.kind is EventKind.JOB:
+            if input_keys or output_keys:
+                self.job_version(job, input_keys, output_keys, states)
+        else:
+            self.run(event, job, states, input_keys, output_keys)
+        return EventOutcome(stored=True)
+
+    # -- namespaces ------------------------------------------------------------------------
+
+    def namespace_ids(self, names: set[str]) -> dict[str, int]:
+        found = {r.name: r for r in self.c.execute(_SELECT_NAMESPACES, {"names": list(names)})}
+        missing = names - found.keys()
+        if missing:
+            rows = [
+                {"name": n, "created_at": self.now, "updated_at": self.now, "is_hidden": False}
+                for n in sorted(missing)
+            ]
+            self.c.execute(_insert_ignoring(self.c, namespaces, ["name"]), rows)
+            found.update(
+                {r.name: r for r in self.c.execute(_SELECT_NAMESPACES, {"names": list(missing)})}
+            )
+        hidden = [r.id for r in found.values() if r.is_hidden]
+        if hidden:
+            # A new event un-deletes a soft-deleted namespace, as in Marquez.
+            self.c.execute(
+                update(namespaces)
+                .where(namespaces.c.id.in_(hidden))
+                .values(is_hidden=False, updated_at=self.now)
+            )
+        return {name: r.id for name, r in found.items()}
+
+    # -- datasets --------------------------------------------------------------------------
+
+    def datasets(
+        self, refs: Sequence[DatasetRef], outputs: set[DatasetKey], run_uuid: str | None
+    ) -> dict[DatasetKey, _Dataset]:
+        """Create, un-delete and update every dataset an event names; return ids and versions.
+
+        Datasets named only as column-lineage inputs are created too, so that every field edge
+        has both ends in the store.
+        """
+        incoming: dict[DatasetKey, dict[str, Any]] = {}
+        for ref in refs:  # a dataset both read and written in one event merges both sides
+            incoming.setdefault((ref.namespace, ref.name), {}).update(ref.facets)
+        keys = set(incoming)
+        for facets in incoming.values():
+            for field in ((facets.get("columnLineage") or {}).get("fields") or {}).values():
+                keys.update((i["namespace"], i["name"]) for i in field.get("inputFields") or [])
+
+        rows = {(r.ns, r.name): r for r in self.c.execute(_SELECT_DATASETS, {"keys": list(keys)})}
+        missing = keys - rows.keys()
+        if missing:
+            self.insert_datasets(missing)
+            rows.update(
+                {
+                    (r.ns, r.name): r
+                    for r in self.c.execute(_SELECT_DATASETS, {"keys": sorted(missing)})
+                }
+            )
+        states: dict[DatasetKey, _Dataset] = {}
+        lineage_changed: list[tuple[int, dict[str, Any]]] = []
+        for key in sorted(rows):
+            row = rows[key]
+            state = _Dataset(row.id, row.current_version_uuid)
+            states[key] = state
+            changes: dict[str, Any] = {"is_deleted": False} if row.is_deleted else {}
+            new = incoming.get(key)
+            current = self.current_facets("datasets", row.id, row.facets_rev) if new else None
+            if new and current is not None and any(current.get(k) != v for k, v in new.items()):
+                merged = {**current, **new}
+                rev = _new_rev()
+                changes.update(self.dataset_changes(merged, row, key in outputs), facets_rev=rev)
+                self.cache.put("datasets", row.id, rev, merged)
+                if new.get("columnLineage") is not None and new["columnLineage"] != current.get(
+                    "columnLineage"
+                ):
+                    lineage_changed.append((row.id, merged))
+            if state.version_uuid is None or "schema_hash" in changes:
+                facets_now = changes.get("facets")
+                if facets_now is None:
+                    facets_now = self.current_facets("datasets", row.id, row.facets_rev) or {}
+                state.version_uuid = self.new_version(
+                    row.id,
+                    facets_now,
+                    changes.get("schema_hash", row.schema_hash),
+                    changes.get("version_facet", row.version_facet),
+                    run_uuid if key in outputs else None,
+                )
+                changes["current_version_uuid"] = state.version_uuid
+            if changes:
+                changes["updated_at"] = self.now
+                self.c.execute(update(datasets).where(datasets.c.id == row.id).values(**changes))
+        for dataset_id, merged in lineage_changed:
+            self.replace_column_lineage(dataset_id, merged, states)
+        return states
+
+    def current_facets(self, table: str, row_id: int, rev: str | None) -> dict[str, Any]:
+        cached = self.cache.get(table, row_id, rev)
+        if cached is not None:
+            return cached
+        stmt = _SELECT_DATASET_FACETS if table == "datasets" else _SELECT_JOB_FACETS
+        facets: dict[str, Any] = self.c.execute(stmt, {"id": row_id}).scalar_one()
+        assert rev is not None
+        self.cache.put(table, row_id, rev, facets)
+        return facets
+
+    def dataset_changes(self, merged: dict[str, Any], row: Any, is_output: bool) -> dict[str, Any]:
+        fields = F.schema_fields(merged)
+        schema_hash = F.stable_hash(fields) if fields else None
+        version = F.version_facet(merged)
+        changes: dict[str, Any] = {
+            "facets": merged,
+            "fields": fields,
+            "description": F.description(merged),
+            "lifecycle_state": F.lifecycle_state(merged),
+        }
+        source = F.data_source(merged)
+        if source is not None:
+            self.ensure_source(*source)
+            changes["source_name"] = source[0]
+        if schema_hash != row.schema_hash or version != row.version_facet:
+            changes.update(schema_hash=schema_hash, version_facet=version)
+            if is_output:
+                changes["last_modified_at"] = self.now
+        return changes
+
+    def insert_datasets(self, keys: set[DatasetKey]) -> None:
+        ns_ids = self.namespace_ids({ns for ns, _ in keys})
+        for ns in sorted({ns for ns, _ in keys}):
+            self.ensure_source(ns, ns)
+        rows = [
+            {
+                "uuid": str(uuid.uuid4()),
+                "namespace_id": ns_ids[ns],
+                "name": name,
+                "type": "DB_TABLE",
+                "physical_name": name,
+                "source_name": ns,
+                "fields": [],
+                "facets": {},
+                "created_at": self.now,
+                "updated_at": self.now,
+                "is_deleted": False,
+            }
+            for ns, name in sorted(keys)
+        ]
+        self.c.execute(_insert_ignoring(self.c, datasets, ["namespace_id", "name"]), rows)
+
+    def ensure_source(self, name: str, uri: str) -> None:
+        insert_ignore(
+            self.c,
+            sources,
+            [
+                {
+                    "name": name,
+                    "type": F.source_type(uri),
+                    "connection_url": uri,
+                    "created_at": self.now,
+                    "updated_at": self.now,
+                }
+            ],
+            ["name"],
+        )
+
+    def new_version(
+        self,
+        dataset_id: int,
+        merged: dict[str, Any],
+        schema_hash: str | None,
+        version: str | None,
+        run_uuid: str | None,
+    ) -> str:
+        version_uuid = str(uuid.uuid4())
+        self.c.execute(
+            _INSERT_DATASET_VERSION,
+            {
+                "uuid": version_uuid,
+                "dataset_id": dataset_id,
+                "version_facet": version,
+                "schema_hash": schema_hash,
+                "fields": F.schema_fields(merged),
+                "facets": merged,
+                "lifecycle_state": F.lifecycle_state(merged),
+                "run_uuid": run_uuid,
+                "created_at": self.now,
+            },
+        )
+        return version_uuid
+
+    def replace_column_lineage(
+        self, dataset_id: int, merged: dict[str, Any], states: dict[DatasetKey, _Dataset]
+    ) -> None:
+        self.c.execute(_DELETE_COLUMN_LINEAGE, {"id": dataset_id})
+        rows = F.column_lineage_rows(merged)
+        if rows:
+            self.c.execute(
+                _INSERT_COLUMN_LINEAGE,
+                [
+                    {
+                        "output_dataset_id": dataset_id,
+                        "output_field": r["output_field"],
+                        "input_dataset_id": states[(r["input_namespace"], r["input_name"])].id,
+                        "input_field": r["input_field"],
+                        "transformation_type": r["transformation_type"],
+                        "transformation_subtype": r["transformation_subtype"],
+                        "transformation_description": r["transformation_description"],
+                        "transformations": r["transformations"],
+                        "updated_at": self.now,
+                    }
+                    for r in rows
+                ],
+            )
+
+    # -- jobs ------------------------------------------------------------------------------
+
+    def resolve_job(self, event: LineageEvent) -> _Job:
+        assert event.job_namespace is not None and event.job_name is not None
+        parent = event.parent
+        parent_job_id = None
+        if parent is not None:
+            parent_job = self.upsert_job(
+                parent.job_namespace, parent.job_name, parent.job_name, {}, None
+            )
+            parent_job_id = parent_job.id
+        name, simple = _full_job_name(event.job_name, parent.job_name if parent else None)
+        return self.upsert_job(event.job_namespace, name, simple, event.job_facets, parent_job_id)
+
+    def upsert_job(
+        self,
+        namespace: str,
+        name: str,
+        simple_name: str,
+        new: dict[str, Any],
+        parent_job_id: int | None,
+    ) -> _Job:
+        row = self.c.execute(_SELECT_JOB, {"ns": namespace, "name": name}).first()
+        if row is None:
+            ns_id = self.namespace_ids({namespace})[namespace]
+            job_row = {
+                "uuid": str(uuid.uuid4()),
+                "namespace_id": ns_id,
+                "name": name,
+                "simple_name": simple_name,
+                "parent_job_id": parent_job_id,
+                "type": F.job_type(new),
+                "facets": {},
+                "created_at": self.now,
+                "updated_at": self.now,
+                "is_deleted": False,
+            }
+            self.c.execute(_insert_ignoring(self.c, jobs, ["namespace_id", "name"]), job_row)
+            row = self.c.execute(_SELECT_JOB, {"ns": namespace, "name": name}).one()
+        changes: dict[str, Any] = {}
+        location = row.location
+        if row.is_deleted:
+            changes["is_deleted"] = False
+            self.namespace_ids({namespace})  # un-hides a soft-deleted namespace
+        if parent_job_id is not None and row.parent_job_id != parent_job_id:
+            changes["parent_job_id"] = parent_job_id
+        if new:
+            current = self.current_facets("jobs", row.id, row.facets_rev)
+            if any(current.get(k) != v for k, v in new.items()):
+                merged = {**current, **new}
+                rev = _new_rev()
+                self.cache.put("jobs", row.id, rev, merged)
+                location = F.job_location(merged) or location
+                changes.update(
+                    facets=merged,
+                    facets_rev=rev,
+                    location=location,
+                    description=F.description(merged),
+                    type=F.job_type(merged),
+                )
+        if changes:
+            changes["updated_at"] = self.now
+            self.c.execute(update(jobs).where(jobs.c.id == row.id).values(**changes))
+        return _Job(row.id, namespace, name, location, row.current_version_uuid)
+
+    def job_version(
+        self,
+        job: _Job,
+        inputs: set[DatasetKey],
+        outputs: set[DatasetKey],
+        states: dict[DatasetKey, _Dataset],
+    ) -> str:
+        """The job version for these inputs/outputs/location; moves the job's edges if new."""
+        ins, outs = sorted(inputs), sorted(outputs)
+        content = F.stable_hash([job.namespace, job.name, job.location, ins, outs])
+        version = str(uuid.uuid5(JOB_VERSION_NAMESPACE, content))
+        if version == job.current_version_uuid:
+            return version
+        insert_ignore(
+            self.c,
+            job_versions,
+            [
+                {
+                    "uuid": version,
+                    "job_id": job.id,
+                    "location": job.location,
+                    "inputs": [{"namespace": ns, "name": n} for ns, n in ins],
+                    "outputs": [{"namespace": ns, "name": n} for ns, n in outs],
+                    "created_at": self.now,
+                }
+            ],
+            ["uuid"],
+        )
+        self.c.execute(_DELETE_JOB_IO, {"id": job.id})
+        edges = [{"job_id": job.id, "dataset_id": states[k].id, "io_type": "INPUT"} for k in ins]
+        edges += [{"job_id": job.id, "dataset_id": states[k].id, "io_type": "OUTPUT"} for k in outs]
+        if edges:
+            self.c.execute(
+                _insert_ignoring(self.c, job_io, ["job_id", "dataset_id", "io_type"]), edges
+            )
+        self.c.execute(
+            update(jobs)
+            .where(jobs.c.id == job.id)
+            .values(current_version_uuid=version, updated_at=self.now)
+        )
+        job.current_version_uuid = version
+        return version
+
+    # -- runs ------------------------------------------------------------------------------
+
+    def run(
+        self,
+        event: LineageEvent,
+        job: _Job,
+        states: dict[DatasetKey, _Dataset],
+        input_keys: set[DatasetKey],
+        output_keys: set[DatasetKey],
+    ) -> None:
+        assert event.run_uuid is not None
+        at = event.event_time
+        incoming_state = RUN_STATES.get(event.event_type or "")
+        nominal = event.run_facets.get("nominalTime") or {}
+        row = self.c.execute(_SELECT_RUN, {"uuid": event.run_uuid}).first()
+
+        # The job's version covers everything the run read and wrote so far, whatever the
+        # order its events arrive in.
+        existing_io: dict[tuple[int, str], Any] = {}
+        all_inputs, all_outputs = set(input_keys), set(output_keys)
+        if row is not None:
+            for io in self.c.execute(_SELECT_RUN_IO, {"run_id": row.id}):
+                existing_io[(io.dataset_id, io.io_type)] = io
+                (all_inputs if io.io_type == "INPUT" else all_outputs).add((io.ns, io.name))
+                states.setdefault((io.ns, io.name), _Dataset(io.dataset_id, None))
+        version = None
+        if all_inputs or all_outputs or job.current_version_uuid is None:
+            version = self.job_version(job, all_inputs, all_outputs, states)
+
+        if row is None:
+            state = incoming_state or "NEW"
+            inserted = self.c.execute(
+                _INSERT_RUN,
+                {
+                    "uuid": event.run_uuid,
+                    "external_id": event.external_run_id,
+                    "job_id": job.id,
+                    "job_version_uuid": version,
+                    "parent_run_uuid": event.parent.run_uuid if event.parent else None,
+                    "state": state,
+                    "transitioned_at": at if incoming_state else None,
+                    "nominal_start_time": _parse_optional_time(nominal.get("nominalStartTime")),
+                    "nominal_end_time": _parse_optional_time(nominal.get("nominalEndTime")),
+                    "started_at": at if event.event_type in ("START", "RUNNING") else None,
+                    "ended_at": at if state in TERMINAL_STATES else None,
+                    "facets": event.run_facets,
+                    "created_at": at,
+                    "updated_at": self.now,
+                },
+            )
+            key = inserted.inserted_primary_key
+            assert key is not None
+            run_id = key[0]
+            self.c.execute(
+                _UPDATE_LATEST_RUN, {"job_id": job.id, "at": at, "run_uuid": event.run_uuid}
+            )
+        else:
+            run_id = row.id
+            changes: dict[str, Any] = {}
+            state = _next_state(row.state, row.transitioned_at, incoming_state, at)
+            if state != row.state:
+                changes.update(state=state, transitioned_at=at)
+                if state in TERMINAL_STATES:
+                    changes["ended_at"] = at
+            if event.event_type == "START" and (row.started_at is None or at < row.started_at):
+                changes["started_at"] = at
+            if version is not None and version != row.job_version_uuid:
+                changes["job_version_uuid"] = version
+            if event.run_facets and any(
+                row.facets.get(k) != v for k, v in event.run_facets.items()
+            ):
+                changes["facets"] = {**row.facets, **event.run_facets}
+                if nominal.get("nominalStartTime"):
+                    changes["nominal_start_time"] = _parse_optional_time(
+                        nominal["nominalStartTime"]
+                    )
+                    changes["nominal_end_time"] = _parse_optional_time(
+                        nominal.get("nominalEndTime")
+                    )
+                if event.parent:
+                    changes["parent_run_uuid"] = event.parent.run_uuid
+            if changes:
+                changes["updated_at"] = self.now
+                self.c.execute(update(runs).where(runs.c.id == row.id).values(**changes))
+        self.run_io(run_id, event, states, existing_io)
+
+    def run_io(
+        self,
+        run_id: int,
+        event: LineageEvent,
+        states: dict[DatasetKey, _Dataset],
+        existing: dict[tuple[int, str], Any],
+    ) -> None:
+        new_rows = []
+        seen: set[tuple[int, str]] = set()
+        for io_type, refs in (("INPUT", event.inputs), ("OUTPUT", event.outputs)):
+            for ref in refs:
+                state = states[(ref.namespace, ref.name)]
+                if (state.id, io_type) in seen:
+                    continue
+                seen.add((state.id, io_type))
+                old = existing.get((state.id, io_type))
+                if old is None:
+                    new_rows.append(
+                        {
+                            "run_id": run_id,
+                            "dataset_id": state.id,
+                            "io_type": io_type,
+                            "dataset_version_uuid": state.version_uuid,
+                            "facets": ref.io_facets,
+                        }
+                    )
+                    continue
+                changed_facets = any(old.facets.get(k) != v for k, v in ref.io_facets.items())
+                if changed_facets or state.version_uuid != old.dataset_version_uuid:
+                    self.c.execute(
+                        _UPDATE_RUN_IO,
+                        {
+                            "r_id": run_id,
+                            "d_id": state.id,
+                            "io": io_type,
+                            "version": state.version_uuid,
+                            "facets": {**old.facets, **ref.io_facets},
+                        },
+                    )
+        if new_rows:
+            self.c.execute(
+                _insert_ignoring(self.c, run_io, ["run_id", "dataset_id", "io_type"]), new_rows
+            )
