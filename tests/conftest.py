@@ -14,6 +14,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,12 +64,15 @@ class Backend:
     url: str
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    """A fresh, migrated metadata database on each backend."""
-    if request.param == "sqlite":
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+@contextmanager
+def _fresh_backend(kind: str, tmp_path: Path, *, migrated: bool) -> Iterator[Backend]:
+    if kind == "sqlite":
         url = f"sqlite:///{tmp_path / 'headwater.db'}"
-        upgrade(Database(url))
+        if migrated:
+            upgrade(Database(url))
         yield Backend("sqlite", url)
         return
     if PG_PROBLEM is not None:
@@ -81,15 +85,30 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
         connection.execute(text(f'CREATE SCHEMA "{schema}"'))
     url = make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
     url_text = url.render_as_string(hide_password=False)
-    database = Database(url_text)
-    upgrade(database)
-    database.dispose()
+    if migrated:
+        database = Database(url_text)
+        upgrade(database)
+        database.dispose()
     try:
         yield Backend("postgresql", url_text)
     finally:
         with admin.begin() as connection:
             connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    """A fresh, migrated metadata database on each backend."""
+    with _fresh_backend(request.param, tmp_path, migrated=True) as fresh:
+        yield fresh
+
+
+@pytest.fixture(params=BACKENDS)
+def empty_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    """A fresh database on each backend with no schema at all (no migration applied)."""
+    with _fresh_backend(request.param, tmp_path, migrated=False) as fresh:
+        yield fresh
 
 
 @pytest.fixture

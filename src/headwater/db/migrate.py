@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy.exc import OperationalError
 
 from headwater.db.engine import Database
 from headwater.errors import DatabaseNotReadyError
@@ -28,15 +31,26 @@ def head_revision() -> str:
     return head
 
 
+@contextmanager
+def reachable(database: Database) -> Iterator[None]:
+    """Turn "cannot connect" into one readable line instead of a driver traceback."""
+    try:
+        yield
+    except OperationalError as exc:
+        url = database.write_engine.url.render_as_string(hide_password=True)
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        raise DatabaseNotReadyError(f"cannot reach the metadata database {url}: {reason}") from exc
+
+
 def current_revision(database: Database) -> str | None:
-    with database.write_engine.connect() as connection:
+    with reachable(database), database.write_engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
 
 
 def upgrade(database: Database, revision: str = "head") -> None:
     """Apply every migration up to ``revision`` (idempotent)."""
     config = _alembic_config(database.url)
-    with database.write_engine.begin() as connection:
+    with reachable(database), database.write_engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
 
