@@ -211,6 +211,13 @@ _SELECT_RUN = select(
     runs.c.job_version_uuid,
     runs.c.facets,
 ).where(runs.c.uuid == bindparam("uuid"))
+# The job an existing run belongs to (see `_Apply.resolve_job`).
+_SELECT_RUN_JOB = (
+    select(namespaces.c.name.label("ns"), jobs.c.name, jobs.c.simple_name)
+    .join(jobs, jobs.c.id == runs.c.job_id)
+    .join(namespaces, namespaces.c.id == jobs.c.namespace_id)
+    .where(runs.c.uuid == bindparam("uuid"))
+)
 _SELECT_RUN_IO = (
     select(
         run_io.c.dataset_id,
@@ -577,7 +584,23 @@ class _Apply:
 
     def resolve_job(self, event: LineageEvent) -> _Job:
         assert event.job_namespace is not None and event.job_name is not None
+        if event.kind is EventKind.RUN:
+            # As in Marquez, the events of a run already stored stay on that run's job: Spark
+            # and Airflow often send the ``parent`` facet on some events of a run only, and a
+            # COMPLETE without it must not land on a stray ``task`` job beside ``dag.task``.
+            owner = self.c.execute(_SELECT_RUN_JOB, {"uuid": event.run_uuid}).first()
+            if owner is not None:
+                return self.upsert_job(
+                    owner.ns, owner.name, owner.simple_name, event.job_facets, None
+                )
         parent = event.parent
+        if parent is not None and (parent.job_namespace, parent.job_name) == (
+            event.job_namespace,
+            event.job_name,
+        ):
+            # Some producers name the job itself as the parent (Marquez's own fixtures do):
+            # a job cannot be its own parent, so there is no hierarchy to record.
+            parent = None
         parent_job_id = None
         if parent is not None:
             parent_job = self.upsert_job(
