@@ -19,8 +19,11 @@ log = logging.getLogger("headwater.server")
 
 
 def _field_of(error: dict[str, object]) -> str:
-    loc = [str(p) for p in error.get("loc", ()) if p not in ("query", "path", "body")]  # type: ignore[attr-defined]
-    return ".".join(loc) or "request"
+    if error.get("type") == "json_invalid":
+        return "body"  # its loc ends in a character offset, which names nothing
+    where = [str(p) for p in error.get("loc", ())]  # type: ignore[attr-defined]
+    loc = [p for p in where if p not in ("query", "path", "body")]
+    return ".".join(loc) or (where[0] if where else "request")
 
 
 def create_app(settings: Settings, database: Database | None = None) -> FastAPI:

@@ -354,17 +354,20 @@ def get_lineage_events(
     sort_direction: Annotated[Literal["asc", "desc"], Query(alias="sortDirection")] = "desc",
     limit: Limit = 100,
     offset: Offset = 0,
-) -> Any:
-    return _read(
-        request,
-        lambda c: read.list_events(
-            c,
-            before=before,
-            after=after,
-            descending=sort_direction == "desc",
-            limit=limit,
-            offset=offset,
-        ),
+) -> OrjsonResponse:
+    # Returned as a response so the stored events (orjson.Fragment) skip FastAPI's encoder.
+    return OrjsonResponse(
+        _read(
+            request,
+            lambda c: read.list_events(
+                c,
+                before=before,
+                after=after,
+                descending=sort_direction == "desc",
+                limit=limit,
+                offset=offset,
+            ),
+        )
     )
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, select, tuple_
 
 from headwater.db.schema import column_lineage, datasets, namespaces
-from headwater.errors import BadRequestError
+from headwater.errors import BadRequestError, NotFoundError
 from headwater.lineage.nodes import resolve
 
 FieldKey = tuple[int, str]  # (dataset id, field name)
@@ -21,19 +21,37 @@ CHUNK = 400
 
 
 def _rows(connection: Connection, side: str, keys: set[FieldKey]) -> list[Any]:
+    """Edges whose ``side`` end is in ``keys``; one leading to a soft-deleted dataset is skipped."""
     dataset_col = column_lineage.c[f"{side}_dataset_id"]
     field_col = column_lineage.c[f"{side}_field"]
+    other = column_lineage.c["input_dataset_id" if side == "output" else "output_dataset_id"]
     ordered = sorted(keys)
     result: list[Any] = []
     for i in range(0, len(ordered), CHUNK):
         result.extend(
             connection.execute(
-                select(column_lineage).where(
-                    tuple_(dataset_col, field_col).in_(ordered[i : i + CHUNK])
+                select(column_lineage)
+                .join(datasets, datasets.c.id == other)
+                .where(
+                    tuple_(dataset_col, field_col).in_(ordered[i : i + CHUNK]),
+                    datasets.c.is_deleted.is_(False),
                 )
             ).all()
         )
     return result
+
+
+def _field_known(connection: Connection, dataset_id: int, field: str) -> bool:
+    """In the dataset's schema, or an end of some column-lineage edge."""
+    schema = connection.execute(select(datasets.c.fields).where(datasets.c.id == dataset_id))
+    if any(f["name"] == field for f in schema.scalar_one()):
+        return True
+    cl = column_lineage.c
+    edge = select(cl.id).where(
+        ((cl.output_dataset_id == dataset_id) & (cl.output_field == field))
+        | ((cl.input_dataset_id == dataset_id) & (cl.input_field == field))
+    )
+    return connection.execute(edge.limit(1)).first() is not None
 
 
 def _start_fields(connection: Connection, dataset_id: int, field: str | None) -> set[FieldKey]:
@@ -63,7 +81,7 @@ def _walk(
         next_frontier: set[FieldKey] = set()
         for row in _rows(connection, side, frontier):
             seen[row.id] = row
-            key = (row[f"{other}_dataset_id"], row[f"{other}_field"])
+            key = (row._mapping[f"{other}_dataset_id"], row._mapping[f"{other}_field"])
             if key not in visited:
                 visited.add(key)
                 next_frontier.add(key)
@@ -89,6 +107,8 @@ def column_lineage_graph(
             "nodeId",
         )
     start_ref = resolve(connection, node_id, allow_field=True)
+    if start_ref.field is not None and not _field_known(connection, start_ref.id, start_ref.field):
+        raise NotFoundError("field", f"{start_ref.namespace}:{start_ref.name}:{start_ref.field}")
     start = _start_fields(connection, start_ref.id, start_ref.field)
     edges: dict[int, Any] = {}
     nodes = _walk(connection, start, depth, "output", edges)

@@ -61,7 +61,7 @@ def delete_namespace(connection: Connection, name: str) -> Any:
         connection.execute(
             update(table).where(table.c.namespace_id == row.id).values(is_deleted=True)
         )
-    return read.namespace_row(connection, name)
+    return read.namespace_row(connection, name, include_hidden=True)
 
 
 def delete_dataset(connection: Connection, namespace: str, name: str) -> dict[str, Any]:

@@ -46,9 +46,10 @@ def _count(connection: Connection, where: ColumnElement[bool], table: Any) -> in
 # -- namespaces and sources ------------------------------------------------------------------
 
 
-def namespace_row(connection: Connection, name: str) -> Any:
+def namespace_row(connection: Connection, name: str, *, include_hidden: bool = False) -> Any:
+    """A namespace by name; a soft-deleted (hidden) one is not found unless asked for."""
     row = connection.execute(select(namespaces).where(namespaces.c.name == name)).first()
-    if row is None:
+    if row is None or (row.is_hidden and not include_hidden):
         raise NotFoundError("namespace", name)
     return row
 
@@ -379,9 +380,14 @@ def list_jobs(
     where: ColumnElement[bool] = jobs.c.is_deleted.is_(False)
     if namespace is not None:
         where = and_(where, jobs.c.namespace_id == namespace_row(connection, namespace).id)
-    rows = connection.execute(
-        _page(select(jobs).where(where).order_by(jobs.c.name), limit, offset)
-    ).all()
+    # Name, then namespace: across namespaces names tie, and a page must not depend on chance.
+    ordered = (
+        select(jobs)
+        .join(namespaces, namespaces.c.id == jobs.c.namespace_id)
+        .where(where)
+        .order_by(jobs.c.name, namespaces.c.name)
+    )
+    rows = connection.execute(_page(ordered, limit, offset)).all()
     return {"jobs": render_jobs(connection, rows), "totalCount": _count(connection, where, jobs)}
 
 
@@ -477,7 +483,8 @@ def list_events(
 ) -> dict[str, Any]:
     where: ColumnElement[bool] = lineage_events.c.id.is_not(None)
     if before is not None:
-        where = and_(where, lineage_events.c.event_time <= before)
+        # Exclusive, as in Marquez (event_time < :before): paging back by the last time works.
+        where = and_(where, lineage_events.c.event_time < before)
     if after is not None:
         where = and_(where, lineage_events.c.event_time >= after)
     order = (
