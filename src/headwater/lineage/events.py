@@ -27,6 +27,14 @@ RUN_ID_NAMESPACE = uuid.UUID("6b1f3c39-7c5e-4e64-9a52-4b8f0e4d2a11")
 
 EVENT_TYPES = frozenset({"START", "RUNNING", "COMPLETE", "ABORT", "FAIL", "OTHER"})
 
+# Longest names the store keeps (namespaces, datasets, jobs, fields: VARCHAR(1024) columns),
+# column-lineage transformation types and subtypes (VARCHAR(64)) and lifecycle states
+# (VARCHAR(32)). Checked here so that PostgreSQL never raises a DataError on a valid-looking
+# event: the producer gets a 400 naming the field instead of a 500.
+NAME_MAX = 1024
+TRANSFORMATION_MAX = 64
+LIFECYCLE_MAX = 32
+
 
 class EventKind(StrEnum):
     RUN = "RUN"
@@ -97,9 +105,11 @@ def parse_timestamp(value: Any, path: str) -> datetime:
         raise BadRequestError(f"{value!r} is not an ISO-8601 date-time", path)
     try:
         parsed = datetime.fromisoformat(value)
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
     except ValueError:
         raise BadRequestError(f"{value!r} is not an ISO-8601 date-time", path) from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+05:00 is before year 1 in UTC
+        raise BadRequestError(f"{value!r} is out of the representable range", path) from None
 
 
 def _object(value: Any, path: str) -> dict[str, Any]:
@@ -108,13 +118,49 @@ def _object(value: Any, path: str) -> dict[str, Any]:
     return value
 
 
-def _string(container: dict[str, Any], key: str, path: str) -> str:
+def _string(container: dict[str, Any], key: str, path: str, max_length: int | None = None) -> str:
     value = container.get(key)
     if value is None:
         raise BadRequestError("is required", f"{path}.{key}" if path else key)
     if not isinstance(value, str) or not value:
         raise BadRequestError("must be a non-empty string", f"{path}.{key}" if path else key)
+    if max_length is not None and len(value) > max_length:
+        raise BadRequestError(
+            f"must be at most {max_length} characters", f"{path}.{key}" if path else key
+        )
     return value
+
+
+def _optional_string(
+    container: dict[str, Any], key: str, path: str, max_length: int | None = None
+) -> None:
+    """A facet property headwater stores in a bounded column: a string if present."""
+    value = container.get(key)
+    if value is None:
+        return
+    if not isinstance(value, str):
+        raise BadRequestError("must be a string", f"{path}.{key}")
+    if max_length is not None and len(value) > max_length:
+        raise BadRequestError(f"must be at most {max_length} characters", f"{path}.{key}")
+
+
+def _nul_path(value: Any, path: str) -> str | None:
+    """Where the first NUL character is, in a string or an object key, if anywhere."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if "\x00" in key:
+                return path or "event"
+            found = _nul_path(item, f"{path}.{key}" if path else key)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found = _nul_path(item, f"{path}[{i}]")
+            if found is not None:
+                return found
+    return None
 
 
 def _facets(container: dict[str, Any], key: str, path: str) -> dict[str, Any]:
@@ -149,18 +195,32 @@ def _check_column_lineage_facet(facets: dict[str, Any], path: str) -> None:
         return
     fields = _object(facet.get("fields", {}), f"{path}.columnLineage.fields")
     for out_field, spec in fields.items():
+        if len(out_field) > NAME_MAX:
+            raise BadRequestError(
+                f"field name {out_field[:40]!r}... is over {NAME_MAX} characters",
+                f"{path}.columnLineage.fields",
+            )
         spec_path = f"{path}.columnLineage.fields.{out_field}"
         inputs = _object(spec, spec_path).get("inputFields", [])
+        # ColumnLineageDatasetFacet 1-0-x: one transformation on the output field itself.
+        _optional_string(spec, "transformationType", spec_path, TRANSFORMATION_MAX)
+        _optional_string(spec, "transformationDescription", spec_path)
         if not isinstance(inputs, list):
             raise BadRequestError("must be an array", f"{spec_path}.inputFields")
         for i, item in enumerate(inputs):
             item_path = f"{spec_path}.inputFields[{i}]"
             _object(item, item_path)
             for key in ("namespace", "name", "field"):
-                _string(item, key, item_path)
+                _string(item, key, item_path, NAME_MAX)
             transformations = item.get("transformations", [])
             if not isinstance(transformations, list):
                 raise BadRequestError("must be an array", f"{item_path}.transformations")
+            for j, transformation in enumerate(transformations):
+                t_path = f"{item_path}.transformations[{j}]"
+                _object(transformation, t_path)
+                _optional_string(transformation, "type", t_path, TRANSFORMATION_MAX)
+                _optional_string(transformation, "subtype", t_path, TRANSFORMATION_MAX)
+                _optional_string(transformation, "description", t_path)
 
 
 def _datasets(raw: dict[str, Any], key: str, io_key: str) -> list[DatasetRef]:
@@ -177,12 +237,23 @@ def _datasets(raw: dict[str, Any], key: str, io_key: str) -> list[DatasetRef]:
 
 def _dataset(item: Any, path: str, io_key: str | None) -> DatasetRef:
     data = _object(item, path)
+    namespace = _string(data, "namespace", path, NAME_MAX)
+    name = _string(data, "name", path, NAME_MAX)
     facets = _facets(data, "facets", path)
     _check_schema_facet(facets, f"{path}.facets")
     _check_column_lineage_facet(facets, f"{path}.facets")
+    if "dataSource" in facets:  # its name becomes the dataset's source
+        _optional_string(facets["dataSource"], "name", f"{path}.facets.dataSource", NAME_MAX)
+    if "lifecycleStateChange" in facets:
+        _optional_string(
+            facets["lifecycleStateChange"],
+            "lifecycleStateChange",
+            f"{path}.facets.lifecycleStateChange",
+            LIFECYCLE_MAX,
+        )
     return DatasetRef(
-        namespace=_string(data, "namespace", path),
-        name=_string(data, "name", path),
+        namespace=namespace,
+        name=name,
         facets=facets,
         io_facets=_facets(data, io_key, path) if io_key else {},
     )
@@ -199,8 +270,8 @@ def _parent(run_facets: dict[str, Any]) -> ParentRef | None:
     if run is not None:
         run_uuid = run_uuid_for(_string(_object(run, f"{path}.run"), "runId", f"{path}.run"))[0]
     return ParentRef(
-        job_namespace=_string(job, "namespace", f"{path}.job"),
-        job_name=_string(job, "name", f"{path}.job"),
+        job_namespace=_string(job, "namespace", f"{path}.job", NAME_MAX),
+        job_name=_string(job, "name", f"{path}.job", NAME_MAX),
         run_uuid=run_uuid,
     )
 
@@ -216,7 +287,9 @@ def validate_event(raw: Any) -> LineageEvent:
     event_time = parse_timestamp(data.get("eventTime"), "eventTime")
     producer = _string(data, "producer", "")
     event_type = data.get("eventType")
-    if event_type is not None and event_type not in EVENT_TYPES:
+    if event_type is not None and (
+        not isinstance(event_type, str) or event_type not in EVENT_TYPES
+    ):
         raise BadRequestError(f"must be one of {', '.join(sorted(EVENT_TYPES))}", "eventType")
 
     job_namespace = job_name = None
@@ -232,8 +305,8 @@ def validate_event(raw: Any) -> LineageEvent:
         dataset = _dataset(data.get("dataset"), "dataset", None)
     else:
         job = _object(data.get("job"), "job")
-        job_namespace = _string(job, "namespace", "job")
-        job_name = _string(job, "name", "job")
+        job_namespace = _string(job, "namespace", "job", NAME_MAX)
+        job_name = _string(job, "name", "job", NAME_MAX)
         job_facets = _facets(job, "facets", "job")
         inputs = _datasets(data, "inputs", "inputFacets")
         outputs = _datasets(data, "outputs", "outputFacets")
@@ -242,6 +315,18 @@ def validate_event(raw: Any) -> LineageEvent:
         run_uuid, external_run_id = run_uuid_for(_string(run, "runId", "run"))
         run_facets = _facets(run, "facets", "run")
         parent = _parent(run_facets)
+        if (
+            parent is not None
+            and job_name is not None
+            and (parent.job_namespace, parent.job_name) != (job_namespace, job_name)
+            and not job_name.startswith(parent.job_name + ".")
+            and len(parent.job_name) + 1 + len(job_name) > NAME_MAX
+        ):
+            # The job is stored as ``parent.child`` (see writer._full_job_name).
+            raise BadRequestError(
+                f"prefixed with its parent's name it must be at most {NAME_MAX} characters",
+                "job.name",
+            )
         if run_facets.get("nominalTime") is not None:
             nominal = run_facets["nominalTime"]
             parse_timestamp(
@@ -251,6 +336,11 @@ def validate_event(raw: Any) -> LineageEvent:
                 parse_timestamp(nominal["nominalEndTime"], "run.facets.nominalTime.nominalEndTime")
 
     payload = orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
+    if b"\\u0000" in payload:
+        # PostgreSQL cannot store NUL in text; refused on every backend so both behave alike.
+        where = _nul_path(data, "")
+        if where is not None:
+            raise BadRequestError("must not contain the NUL character (\\u0000)", where)
     return LineageEvent(
         kind=kind,
         event_type=event_type,

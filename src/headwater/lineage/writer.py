@@ -187,6 +187,15 @@ _SELECT_DATASETS = (
     .where(tuple_(namespaces.c.name, datasets.c.name).in_(bindparam("keys", expanding=True)))
 )
 _SELECT_DATASET_FACETS = select(datasets.c.facets).where(datasets.c.id == bindparam("id"))
+_SELECT_VERSION_BY_FACET = (
+    select(dataset_versions.c.uuid)
+    .where(
+        dataset_versions.c.dataset_id == bindparam("id"),
+        dataset_versions.c.version_facet == bindparam("version"),
+    )
+    .order_by(dataset_versions.c.created_at.desc(), dataset_versions.c.id.desc())
+    .limit(1)
+)
 _SELECT_JOB = (
     select(
         jobs.c.id,
@@ -366,7 +375,9 @@ class _Apply:
         job = self.resolve_job(event)
         input_keys = {(d.namespace, d.name) for d in event.inputs}
         output_keys = {(d.namespace, d.name) for d in event.outputs}
-        states = self.datasets([*event.inputs, *event.outputs], output_keys, event.run_uuid)
+        states = self.datasets(
+            [*event.inputs, *event.outputs], output_keys, event.run_uuid, input_keys
+        )
         if event.kind is EventKind.JOB:
             if input_keys or output_keys:
                 self.job_version(job, input_keys, output_keys, states)
@@ -401,16 +412,33 @@ class _Apply:
     # -- datasets --------------------------------------------------------------------------
 
     def datasets(
-        self, refs: Sequence[DatasetRef], outputs: set[DatasetKey], run_uuid: str | None
+        self,
+        refs: Sequence[DatasetRef],
+        outputs: set[DatasetKey],
+        run_uuid: str | None,
+        inputs: set[DatasetKey] | None = None,
     ) -> dict[DatasetKey, _Dataset]:
         """Create, un-delete and update every dataset an event names; return ids and versions.
 
         Datasets named only as column-lineage inputs are created too, so that every field edge
         has both ends in the store.
+
+        The ``version`` facet of a dataset only read (in ``inputs``, not in ``outputs``) names
+        the snapshot the run read, which may be an older one (time travel, or a reader's
+        COMPLETE arriving after the next write). It never creates a version or rolls the
+        dataset back: it picks the existing version with that ``datasetVersion`` for the run's
+        input, else the current one, and is kept on the dataset only while it has no version.
         """
         incoming: dict[DatasetKey, dict[str, Any]] = {}
+        read_versions: dict[DatasetKey, tuple[str, dict[str, Any]]] = {}
         for ref in refs:  # a dataset both read and written in one event merges both sides
-            incoming.setdefault((ref.namespace, ref.name), {}).update(ref.facets)
+            key = (ref.namespace, ref.name)
+            facets = ref.facets
+            read_version = F.version_facet(facets)
+            if inputs and key in inputs and key not in outputs and read_version is not None:
+                read_versions[key] = (read_version, facets["version"])
+                facets = {k: v for k, v in facets.items() if k != "version"}
+            incoming.setdefault(key, {}).update(facets)
         keys = set(incoming)
         for facets in incoming.values():
             for field in ((facets.get("columnLineage") or {}).get("fields") or {}).values():
@@ -434,6 +462,9 @@ class _Apply:
             states[key] = state
             changes: dict[str, Any] = {"is_deleted": False} if row.is_deleted else {}
             new = incoming.get(key)
+            read = read_versions.get(key)
+            if read is not None and row.current_version_uuid is None:
+                new = {**(new or {}), "version": read[1]}  # the first sighting is a reader's
             current = self.current_facets("datasets", row.id, row.facets_rev) if new else None
             if new and current is not None and any(current.get(k) != v for k, v in new.items()):
                 merged = {**current, **new}
@@ -456,6 +487,12 @@ class _Apply:
                     run_uuid if key in outputs else None,
                 )
                 changes["current_version_uuid"] = state.version_uuid
+            if read is not None and read[0] != changes.get("version_facet", row.version_facet):
+                older = self.c.execute(
+                    _SELECT_VERSION_BY_FACET, {"id": row.id, "version": read[0]}
+                ).scalar()
+                if older is not None:
+                    state.version_uuid = older
             if changes:
                 changes["updated_at"] = self.now
                 self.c.execute(update(datasets).where(datasets.c.id == row.id).values(**changes))
@@ -729,8 +766,10 @@ class _Apply:
                 existing_io[(io.dataset_id, io.io_type)] = io
                 (all_inputs if io.io_type == "INPUT" else all_outputs).add((io.ns, io.name))
                 states.setdefault((io.ns, io.name), _Dataset(io.dataset_id, None))
-        version = None
-        if all_inputs or all_outputs or job.current_version_uuid is None:
+        # A run that names no datasets (yet) belongs to the job's current version rather than
+        # moving the job's edges to "reads and writes nothing".
+        version = job.current_version_uuid
+        if all_inputs or all_outputs or version is None:
             version = self.job_version(job, all_inputs, all_outputs, states)
 
         if row is None:
