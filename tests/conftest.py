@@ -65,10 +65,13 @@ class Backend:
 
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+"""Parameters for a fixture that runs on every backend."""
 
 
 @contextmanager
-def _fresh_backend(kind: str, tmp_path: Path, *, migrated: bool) -> Iterator[Backend]:
+def fresh_backend(kind: str, tmp_path: Path, *, migrated: bool) -> Iterator[Backend]:
+    """A new database on ``kind`` (a file under ``tmp_path``, or a PostgreSQL schema), removed
+    afterwards."""
     if kind == "sqlite":
         url = f"sqlite:///{tmp_path / 'headwater.db'}"
         if migrated:
@@ -100,14 +103,14 @@ def _fresh_backend(kind: str, tmp_path: Path, *, migrated: bool) -> Iterator[Bac
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     """A fresh, migrated metadata database on each backend."""
-    with _fresh_backend(request.param, tmp_path, migrated=True) as fresh:
+    with fresh_backend(request.param, tmp_path, migrated=True) as fresh:
         yield fresh
 
 
 @pytest.fixture(params=BACKENDS)
 def empty_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     """A fresh database on each backend with no schema at all (no migration applied)."""
-    with _fresh_backend(request.param, tmp_path, migrated=False) as fresh:
+    with fresh_backend(request.param, tmp_path, migrated=False) as fresh:
         yield fresh
 
 

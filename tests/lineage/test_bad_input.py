@@ -7,8 +7,6 @@ rows of every table (of ``headwater.db.schema.metadata``) before and after.
 from __future__ import annotations
 
 import gzip
-import os
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,13 +15,11 @@ from typing import Any
 import orjson
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from headwater.config import load_settings
-from headwater.db import Database, upgrade
+from headwater.db import Database
 from headwater.server import create_app
-from tests.conftest import PG_PROBLEM, PG_URL, Backend
+from tests.conftest import BACKENDS, Backend, fresh_backend
 from tests.lineage.events_factory import (
     column_lineage_facet,
     dataset,
@@ -340,34 +336,16 @@ class Store:
         return row_counts(self.database)
 
 
-@pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
-)
+@pytest.fixture(scope="module", params=BACKENDS)
 def store(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Store]:
     """One database per backend for the whole module: refused input must not change it, and
     every test checks exactly that, so sharing it is safe and saves a migration per case."""
     home = tmp_path_factory.mktemp("bad_input")
-    schema = None
-    if request.param == "sqlite":
-        url = f"sqlite:///{home / 'headwater.db'}"
-    else:
-        if PG_PROBLEM is not None:
-            if os.environ.get("CI") == "true":
-                pytest.fail(f"CI=true but PostgreSQL is not reachable at {PG_URL}: {PG_PROBLEM}")
-            pytest.skip(f"PostgreSQL not reachable at {PG_URL}: {PG_PROBLEM}")
-        schema = f"hw_test_{uuid.uuid4().hex[:12]}"
-        admin = create_engine(PG_URL)
-        with admin.begin() as connection:
-            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-        admin.dispose()
-        pg_url = make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-        url = pg_url.render_as_string(hide_password=False)
-    database = Database(url)
-    upgrade(database)
-    settings = load_settings(database_url=url, home=home)
-    try:
+    with fresh_backend(request.param, home, migrated=True) as backend:
+        database = Database(backend.url)
+        settings = load_settings(database_url=backend.url, home=home)
         with TestClient(create_app(settings, database), raise_server_exceptions=False) as client:
             seed = run_event(
                 "COMPLETE",
@@ -386,13 +364,7 @@ def store(
             )
             assert client.post("/api/v1/lineage", json=seed).status_code == 201
             yield Store(client, database)
-    finally:
         database.dispose()
-        if schema is not None:
-            engine = create_engine(PG_URL)
-            with engine.begin() as connection:
-                connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-            engine.dispose()
 
 
 def assert_error(response: Any, status: int, *words: str) -> None:
