@@ -6,6 +6,8 @@ from headwater.db.migrate import current_revision as current_revision
 from headwater.db.migrate import ensure_migrated as ensure_migrated
 from headwater.db.migrate import head_revision as head_revision
 from headwater.db.migrate import upgrade as upgrade
+from headwater.db.pairs import only_pairs as only_pairs
+from headwater.db.pairs import pair_in as pair_in
 from headwater.db.upsert import insert_for as insert_for
 from headwater.db.upsert import insert_ignore as insert_ignore
 
@@ -15,6 +17,8 @@ __all__ = [
     "ensure_migrated",
     "insert_for",
     "insert_ignore",
+    "only_pairs",
+    "pair_in",
     "schema",
     "upgrade",
 ]

@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Connection, select, tuple_
+from sqlalchemy import Connection, select
 
+from headwater.db import only_pairs, pair_in
 from headwater.db.schema import column_lineage, datasets, namespaces
 from headwater.errors import BadRequestError, NotFoundError
 from headwater.lineage.nodes import resolve
@@ -28,15 +29,16 @@ def _rows(connection: Connection, side: str, keys: set[FieldKey]) -> list[Any]:
     ordered = sorted(keys)
     result: list[Any] = []
     for i in range(0, len(ordered), CHUNK):
+        chunk = set(ordered[i : i + CHUNK])
+        rows = connection.execute(
+            select(column_lineage)
+            .join(datasets, datasets.c.id == other)
+            .where(pair_in(dataset_col, field_col, chunk), datasets.c.is_deleted.is_(False))
+        )
         result.extend(
-            connection.execute(
-                select(column_lineage)
-                .join(datasets, datasets.c.id == other)
-                .where(
-                    tuple_(dataset_col, field_col).in_(ordered[i : i + CHUNK]),
-                    datasets.c.is_deleted.is_(False),
-                )
-            ).all()
+            only_pairs(
+                rows, chunk, lambda r: (r._mapping[dataset_col.name], r._mapping[field_col.name])
+            )
         )
     return result
 

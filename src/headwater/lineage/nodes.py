@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, select, tuple_
+from sqlalchemy import Connection, select
 
+from headwater.db import only_pairs, pair_in
 from headwater.db.schema import datasets, jobs, namespaces
 from headwater.errors import BadRequestError, NotFoundError
 
@@ -51,14 +52,15 @@ def resolve(connection: Connection, node_id: str, *, allow_field: bool = False) 
     candidates = _splits(rest)
     if not candidates:
         raise BadRequestError(f"{node_id!r} must name a namespace and a name", "nodeId")
-    rows = connection.execute(
+    found = connection.execute(
         select(table.c.id, namespaces.c.name.label("ns"), table.c.name)
         .join(namespaces, namespaces.c.id == table.c.namespace_id)
         .where(
-            tuple_(namespaces.c.name, table.c.name).in_(candidates),
+            pair_in(namespaces.c.name, table.c.name, candidates),
             table.c.is_deleted.is_(False),
         )
-    ).all()
+    )
+    rows = only_pairs(found, set(candidates), lambda r: (r.ns, r.name))
     if not rows:
         raise NotFoundError("job" if kind == "job" else "dataset", rest)
     row = min(rows, key=lambda r: len(r.ns))

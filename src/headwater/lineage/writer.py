@@ -39,13 +39,12 @@ from sqlalchemy import (
     delete,
     or_,
     select,
-    tuple_,
     update,
 )
 from sqlalchemy.exc import DBAPIError, OperationalError
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
 
-from headwater.db import Database, insert_for, insert_ignore
+from headwater.db import Database, insert_for, insert_ignore, only_pairs
 from headwater.db.schema import (
     column_lineage,
     dataset_versions,
@@ -184,7 +183,12 @@ _SELECT_DATASETS = (
         datasets.c.is_deleted,
     )
     .join(namespaces, namespaces.c.id == datasets.c.namespace_id)
-    .where(tuple_(namespaces.c.name, datasets.c.name).in_(bindparam("keys", expanding=True)))
+    # Two IN lists rather than a row-value IN, which SQLite answers with a full index scan
+    # (see headwater.db.pairs); rows for pairs not asked for are dropped by the caller.
+    .where(
+        namespaces.c.name.in_(bindparam("namespaces", expanding=True)),
+        datasets.c.name.in_(bindparam("names", expanding=True)),
+    )
 )
 _SELECT_DATASET_FACETS = select(datasets.c.facets).where(datasets.c.id == bindparam("id"))
 _SELECT_VERSION_BY_FACET = (
@@ -444,16 +448,11 @@ class _Apply:
             for field in ((facets.get("columnLineage") or {}).get("fields") or {}).values():
                 keys.update((i["namespace"], i["name"]) for i in field.get("inputFields") or [])
 
-        rows = {(r.ns, r.name): r for r in self.c.execute(_SELECT_DATASETS, {"keys": list(keys)})}
+        rows = self.select_datasets(keys)
         missing = keys - rows.keys()
         if missing:
             self.insert_datasets(missing)
-            rows.update(
-                {
-                    (r.ns, r.name): r
-                    for r in self.c.execute(_SELECT_DATASETS, {"keys": sorted(missing)})
-                }
-            )
+            rows.update(self.select_datasets(missing))
         states: dict[DatasetKey, _Dataset] = {}
         lineage_changed: list[tuple[int, dict[str, Any]]] = []
         for key in sorted(rows):
@@ -499,6 +498,14 @@ class _Apply:
         for dataset_id, merged in lineage_changed:
             self.replace_column_lineage(dataset_id, merged, states)
         return states
+
+    def select_datasets(self, keys: set[DatasetKey]) -> dict[DatasetKey, Any]:
+        params = {
+            "namespaces": sorted({ns for ns, _ in keys}),
+            "names": sorted({n for _, n in keys}),
+        }
+        rows = only_pairs(self.c.execute(_SELECT_DATASETS, params), keys, lambda r: (r.ns, r.name))
+        return {(r.ns, r.name): r for r in rows}
 
     def current_facets(self, table: str, row_id: int, rev: str | None) -> dict[str, Any]:
         cached = self.cache.get(table, row_id, rev)
