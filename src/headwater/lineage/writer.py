@@ -216,17 +216,19 @@ _SELECT_JOB_FACETS = select(jobs.c.facets).where(jobs.c.id == bindparam("id"))
 _SELECT_NAMESPACES = select(namespaces.c.id, namespaces.c.name, namespaces.c.is_hidden).where(
     namespaces.c.name.in_(bindparam("names", expanding=True))
 )
-_SELECT_RUN = select(
-    runs.c.id,
-    runs.c.state,
-    runs.c.transitioned_at,
-    runs.c.started_at,
-    runs.c.job_version_uuid,
-    runs.c.facets,
-).where(runs.c.uuid == bindparam("uuid"))
-# The job an existing run belongs to (see `_Apply.resolve_job`).
-_SELECT_RUN_JOB = (
-    select(namespaces.c.name.label("ns"), jobs.c.name, jobs.c.simple_name)
+# An existing run, with the name of the job it belongs to (see `_Apply.resolve_job`).
+_SELECT_RUN = (
+    select(
+        runs.c.id,
+        runs.c.state,
+        runs.c.transitioned_at,
+        runs.c.started_at,
+        runs.c.job_version_uuid,
+        runs.c.facets,
+        namespaces.c.name.label("job_ns"),
+        jobs.c.name.label("job_name"),
+        jobs.c.simple_name.label("job_simple_name"),
+    )
     .join(jobs, jobs.c.id == runs.c.job_id)
     .join(namespaces, namespaces.c.id == jobs.c.namespace_id)
     .where(runs.c.uuid == bindparam("uuid"))
@@ -376,7 +378,10 @@ class _Apply:
             assert event.dataset is not None
             self.datasets([event.dataset], set(), None)
             return EventOutcome(stored=True)
-        job = self.resolve_job(event)
+        run_row = None
+        if event.kind is EventKind.RUN:
+            run_row = self.c.execute(_SELECT_RUN, {"uuid": event.run_uuid}).first()
+        job = self.resolve_job(event, run_row)
         input_keys = {(d.namespace, d.name) for d in event.inputs}
         output_keys = {(d.namespace, d.name) for d in event.outputs}
         states = self.datasets(
@@ -386,7 +391,7 @@ class _Apply:
             if input_keys or output_keys:
                 self.job_version(job, input_keys, output_keys, states)
         else:
-            self.run(event, job, states, input_keys, output_keys)
+            self.run(event, run_row, job, states, input_keys, output_keys)
         return EventOutcome(stored=True)
 
     # -- namespaces ------------------------------------------------------------------------
@@ -626,17 +631,19 @@ class _Apply:
 
     # -- jobs ------------------------------------------------------------------------------
 
-    def resolve_job(self, event: LineageEvent) -> _Job:
+    def resolve_job(self, event: LineageEvent, run_row: Any) -> _Job:
         assert event.job_namespace is not None and event.job_name is not None
-        if event.kind is EventKind.RUN:
+        if run_row is not None:
             # As in Marquez, the events of a run already stored stay on that run's job: Spark
             # and Airflow often send the ``parent`` facet on some events of a run only, and a
             # COMPLETE without it must not land on a stray ``task`` job beside ``dag.task``.
-            owner = self.c.execute(_SELECT_RUN_JOB, {"uuid": event.run_uuid}).first()
-            if owner is not None:
-                return self.upsert_job(
-                    owner.ns, owner.name, owner.simple_name, event.job_facets, None
-                )
+            return self.upsert_job(
+                run_row.job_ns,
+                run_row.job_name,
+                run_row.job_simple_name,
+                event.job_facets,
+                None,
+            )
         parent = event.parent
         if parent is not None and (parent.job_namespace, parent.job_name) == (
             event.job_namespace,
@@ -753,6 +760,7 @@ class _Apply:
     def run(
         self,
         event: LineageEvent,
+        row: Any,
         job: _Job,
         states: dict[DatasetKey, _Dataset],
         input_keys: set[DatasetKey],
@@ -762,7 +770,6 @@ class _Apply:
         at = event.event_time
         incoming_state = RUN_STATES.get(event.event_type or "")
         nominal = event.run_facets.get("nominalTime") or {}
-        row = self.c.execute(_SELECT_RUN, {"uuid": event.run_uuid}).first()
 
         # The job's version covers everything the run read and wrote so far, whatever the
         # order its events arrive in.
@@ -843,7 +850,8 @@ class _Apply:
         states: dict[DatasetKey, _Dataset],
         existing: dict[tuple[int, str], Any],
     ) -> None:
-        new_rows = []
+        new_rows: list[dict[str, Any]] = []
+        changed_rows: list[dict[str, Any]] = []
         seen: set[tuple[int, str]] = set()
         for io_type, refs in (("INPUT", event.inputs), ("OUTPUT", event.outputs)):
             for ref in refs:
@@ -865,16 +873,17 @@ class _Apply:
                     continue
                 changed_facets = any(old.facets.get(k) != v for k, v in ref.io_facets.items())
                 if changed_facets or state.version_uuid != old.dataset_version_uuid:
-                    self.c.execute(
-                        _UPDATE_RUN_IO,
+                    changed_rows.append(
                         {
                             "r_id": run_id,
                             "d_id": state.id,
                             "io": io_type,
                             "version": state.version_uuid,
                             "facets": {**old.facets, **ref.io_facets},
-                        },
+                        }
                     )
+        if changed_rows:
+            self.c.execute(_UPDATE_RUN_IO, changed_rows)
         if new_rows:
             self.c.execute(
                 _insert_ignoring(self.c, run_io, ["run_id", "dataset_id", "io_type"]), new_rows
