@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query, Request, Response
 from sqlalchemy import Connection
@@ -20,8 +20,6 @@ from headwater.lineage.graph import Direction, lineage_graph
 from headwater.lineage.http import Name, OrjsonResponse, read_body
 from headwater.lineage.search import SearchFilter, SearchSort, search
 from headwater.lineage.writer import LineageWriter
-
-T = TypeVar("T")
 
 Limit = Annotated[int, Query(ge=0, le=100_000, description="Page size.")]
 Offset = Annotated[int, Query(ge=0, description="Rows to skip.")]
@@ -52,14 +50,16 @@ def _service(request: Request) -> LineageService:
     return service
 
 
-def _read(request: Request, query: Callable[[Connection], T]) -> T:
+def _read(request: Request, query: Callable[[Connection], Any]) -> OrjsonResponse:
+    """Run a read query; the answer is serialised by orjson directly, not through FastAPI's
+    ``jsonable_encoder``, which costs more than the query on a large lineage graph."""
     with _service(request).reading() as connection:
-        return query(connection)
+        return OrjsonResponse(query(connection))
 
 
-def _write(request: Request, change: Callable[[Connection], T]) -> T:
+def _write(request: Request, change: Callable[[Connection], Any]) -> OrjsonResponse:
     with _service(request).writing() as connection:
-        return change(connection)
+        return OrjsonResponse(change(connection))
 
 
 router = APIRouter(prefix="/api/v1", default_response_class=OrjsonResponse)
@@ -130,7 +130,7 @@ def get_lineage(
     max_nodes: Annotated[
         int | None, Query(alias="maxNodes", ge=1, description="Node cap; see `truncated`.")
     ] = None,
-) -> dict[str, Any]:
+) -> OrjsonResponse:
     cap = max_nodes or _service(request).max_nodes
     return _read(
         request,
@@ -144,7 +144,7 @@ def get_column_lineage(
     node_id: Annotated[str, Query(alias="nodeId")],
     depth: Annotated[int, Query(ge=0, le=1000)] = 20,
     with_downstream: Annotated[bool, Query(alias="withDownstream")] = False,
-) -> dict[str, Any]:
+) -> OrjsonResponse:
     return _read(
         request,
         lambda c: column_lineage_graph(c, node_id, depth=depth, with_downstream=with_downstream),
@@ -155,19 +155,19 @@ def get_column_lineage(
 
 
 @router.get("/namespaces", tags=["Namespaces"])
-def get_namespaces(request: Request, limit: Limit = 100, offset: Offset = 0) -> dict[str, Any]:
+def get_namespaces(request: Request, limit: Limit = 100, offset: Offset = 0) -> OrjsonResponse:
     return _read(request, lambda c: read.list_namespaces(c, limit, offset))
 
 
 @router.get("/namespaces/{namespace}", tags=["Namespaces"])
-def get_namespace(request: Request, namespace: Name) -> dict[str, Any]:
+def get_namespace(request: Request, namespace: Name) -> OrjsonResponse:
     return _read(request, lambda c: shapes.namespace(read.namespace_row(c, namespace)))
 
 
 @router.put("/namespaces/{namespace}", tags=["Namespaces"])
 def put_namespace(
     request: Request, namespace: Name, body: Annotated[dict[str, Any], Body()]
-) -> dict[str, Any]:
+) -> OrjsonResponse:
     owner = body.get("ownerName")
     if not isinstance(owner, str) or not owner:
         raise BadRequestError("is required and must be a string", "ownerName")
@@ -180,29 +180,29 @@ def put_namespace(
 
 
 @router.delete("/namespaces/{namespace}", tags=["Namespaces"])
-def delete_namespace(request: Request, namespace: Name) -> dict[str, Any]:
+def delete_namespace(request: Request, namespace: Name) -> OrjsonResponse:
     return _write(request, lambda c: shapes.namespace(edits.delete_namespace(c, namespace)))
 
 
 @router.get("/sources", tags=["Sources"])
-def get_sources(request: Request, limit: Limit = 100, offset: Offset = 0) -> dict[str, Any]:
+def get_sources(request: Request, limit: Limit = 100, offset: Offset = 0) -> OrjsonResponse:
     return _read(request, lambda c: read.list_sources(c, limit, offset))
 
 
 @router.get("/sources/{source}", tags=["Sources"])
-def get_source(request: Request, source: Name) -> dict[str, Any]:
+def get_source(request: Request, source: Name) -> OrjsonResponse:
     return _read(request, lambda c: read.get_source(c, source))
 
 
 @router.get("/tags", tags=["Tags"])
-def get_tags(request: Request, limit: Limit = 100, offset: Offset = 0) -> dict[str, Any]:
+def get_tags(request: Request, limit: Limit = 100, offset: Offset = 0) -> OrjsonResponse:
     return _read(request, lambda c: read.list_tags(c, limit, offset))
 
 
 @router.put("/tags/{tag}", tags=["Tags"])
 def put_tag(
     request: Request, tag: Name, body: Annotated[dict[str, Any] | None, Body()] = None
-) -> dict[str, Any]:
+) -> OrjsonResponse:
     description = (body or {}).get("description")
     if description is not None and not isinstance(description, str):
         raise BadRequestError("must be a string", "description")
@@ -215,33 +215,33 @@ def put_tag(
 @router.get("/namespaces/{namespace}/datasets", tags=["Datasets"])
 def get_datasets(
     request: Request, namespace: Name, limit: Limit = 100, offset: Offset = 0
-) -> dict[str, Any]:
+) -> OrjsonResponse:
     return _read(request, lambda c: read.list_datasets(c, namespace, limit, offset))
 
 
 @router.get("/namespaces/{namespace}/datasets/{dataset}/versions/{version}", tags=["Datasets"])
 def get_dataset_version(
     request: Request, namespace: Name, dataset: Name, version: Name
-) -> dict[str, Any]:
+) -> OrjsonResponse:
     return _read(request, lambda c: read.get_dataset_version(c, namespace, dataset, version))
 
 
 @router.get("/namespaces/{namespace}/datasets/{dataset}/versions", tags=["Datasets"])
 def get_dataset_versions(
     request: Request, namespace: Name, dataset: Name, limit: Limit = 100, offset: Offset = 0
-) -> dict[str, Any]:
+) -> OrjsonResponse:
     return _read(
         request, lambda c: read.list_dataset_versions(c, namespace, dataset, limit, offset)
     )
 
 
 @router.post("/namespaces/{namespace}/datasets/{dataset}/tags/{tag}", tags=["Datasets"])
-def tag_dataset(request: Request, namespace: Name, dataset: Name, tag: Name) -> dict[str, Any]:
+def tag_dataset(request: Request, namespace: Name, dataset: Name, tag: Name) -> OrjsonResponse:
     return _write(request, lambda c: edits.tag_dataset(c, namespace, dataset, tag))
 
 
 @router.delete("/namespaces/{namespace}/datasets/{dataset}/tags/{tag}", tags=["Datasets"])
-def untag_dataset(request: Request, namespace: Name, dataset: Name, tag: Name) -> dict[str, Any]:
+def untag_dataset(request: Request, namespace: Name, dataset: Name, tag: Name) -> OrjsonResponse:
     return _write(request, lambda c: edits.tag_dataset(c, namespace, dataset, tag, remove=True))
 
 
@@ -250,7 +250,7 @@ def untag_dataset(request: Request, namespace: Name, dataset: Name, tag: Name) -
 )
 def tag_field(
     request: Request, namespace: Name, dataset: Name, field: Name, tag: Name
-) -> dict[str, Any]:
+) -> OrjsonResponse:
     return _write(request, lambda c: edits.tag_dataset(c, namespace, dataset, tag, field=field))
 
 
@@ -259,7 +259,7 @@ def tag_field(
 )
 def untag_field(
     request: Request, namespace: Name, dataset: Name, field: Name, tag: Name
-) -> dict[str, Any]:
+) -> OrjsonResponse:
     return _write(
         request,
         lambda c: edits.tag_dataset(c, namespace, dataset, tag, field=field, remove=True),
@@ -267,12 +267,12 @@ def untag_field(
 
 
 @router.get("/namespaces/{namespace}/datasets/{dataset}", tags=["Datasets"])
-def get_dataset(request: Request, namespace: Name, dataset: Name) -> dict[str, Any]:
+def get_dataset(request: Request, namespace: Name, dataset: Name) -> OrjsonResponse:
     return _read(request, lambda c: read.get_dataset(c, namespace, dataset))
 
 
 @router.delete("/namespaces/{namespace}/datasets/{dataset}", tags=["Datasets"])
-def delete_dataset(request: Request, namespace: Name, dataset: Name) -> dict[str, Any]:
+def delete_dataset(request: Request, namespace: Name, dataset: Name) -> OrjsonResponse:
     return _write(request, lambda c: edits.delete_dataset(c, namespace, dataset))
 
 
@@ -280,58 +280,58 @@ def delete_dataset(request: Request, namespace: Name, dataset: Name) -> dict[str
 
 
 @router.get("/jobs", tags=["Jobs"])
-def get_all_jobs(request: Request, limit: Limit = 100, offset: Offset = 0) -> dict[str, Any]:
+def get_all_jobs(request: Request, limit: Limit = 100, offset: Offset = 0) -> OrjsonResponse:
     return _read(request, lambda c: read.list_jobs(c, None, limit, offset))
 
 
 @router.get("/namespaces/{namespace}/jobs", tags=["Jobs"])
 def get_jobs(
     request: Request, namespace: Name, limit: Limit = 100, offset: Offset = 0
-) -> dict[str, Any]:
+) -> OrjsonResponse:
     return _read(request, lambda c: read.list_jobs(c, namespace, limit, offset))
 
 
 @router.get("/namespaces/{namespace}/jobs/{job}/runs", tags=["Jobs"])
 def get_job_runs(
     request: Request, namespace: Name, job: Name, limit: Limit = 100, offset: Offset = 0
-) -> dict[str, Any]:
+) -> OrjsonResponse:
     return _read(request, lambda c: read.list_job_runs(c, namespace, job, limit, offset))
 
 
 @router.get("/namespaces/{namespace}/jobs/{job}/versions/{version}", tags=["Jobs"])
-def get_job_version(request: Request, namespace: Name, job: Name, version: Name) -> dict[str, Any]:
+def get_job_version(request: Request, namespace: Name, job: Name, version: Name) -> OrjsonResponse:
     return _read(request, lambda c: read.get_job_version(c, namespace, job, version))
 
 
 @router.get("/namespaces/{namespace}/jobs/{job}/versions", tags=["Jobs"])
 def get_job_versions(
     request: Request, namespace: Name, job: Name, limit: Limit = 100, offset: Offset = 0
-) -> dict[str, Any]:
+) -> OrjsonResponse:
     return _read(request, lambda c: read.list_job_versions(c, namespace, job, limit, offset))
 
 
 @router.post("/namespaces/{namespace}/jobs/{job}/tags/{tag}", tags=["Jobs"])
-def tag_job(request: Request, namespace: Name, job: Name, tag: Name) -> dict[str, Any]:
+def tag_job(request: Request, namespace: Name, job: Name, tag: Name) -> OrjsonResponse:
     return _write(request, lambda c: edits.tag_job(c, namespace, job, tag))
 
 
 @router.delete("/namespaces/{namespace}/jobs/{job}/tags/{tag}", tags=["Jobs"])
-def untag_job(request: Request, namespace: Name, job: Name, tag: Name) -> dict[str, Any]:
+def untag_job(request: Request, namespace: Name, job: Name, tag: Name) -> OrjsonResponse:
     return _write(request, lambda c: edits.tag_job(c, namespace, job, tag, remove=True))
 
 
 @router.get("/namespaces/{namespace}/jobs/{job}", tags=["Jobs"])
-def get_job(request: Request, namespace: Name, job: Name) -> dict[str, Any]:
+def get_job(request: Request, namespace: Name, job: Name) -> OrjsonResponse:
     return _read(request, lambda c: read.get_job(c, namespace, job))
 
 
 @router.delete("/namespaces/{namespace}/jobs/{job}", tags=["Jobs"])
-def delete_job(request: Request, namespace: Name, job: Name) -> dict[str, Any]:
+def delete_job(request: Request, namespace: Name, job: Name) -> OrjsonResponse:
     return _write(request, lambda c: edits.delete_job(c, namespace, job))
 
 
 @router.get("/jobs/runs/{run_id}", tags=["Jobs"])
-def get_run(request: Request, run_id: Name) -> dict[str, Any]:
+def get_run(request: Request, run_id: Name) -> OrjsonResponse:
     """A run by its UUID, or by the producer's original runId when that was not a UUID."""
     return _read(request, lambda c: read.get_run(c, run_id))
 
@@ -339,7 +339,7 @@ def get_run(request: Request, run_id: Name) -> dict[str, Any]:
 @router.get("/jobs/runs/{run_id}/facets", tags=["Jobs"])
 def get_run_facets(
     request: Request, run_id: Name, type: Annotated[Literal["run", "job"], Query()] = "run"
-) -> dict[str, Any]:
+) -> OrjsonResponse:
     return _read(request, lambda c: read.run_facets(c, run_id, type))
 
 
@@ -355,19 +355,16 @@ def get_lineage_events(
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> OrjsonResponse:
-    # Returned as a response so the stored events (orjson.Fragment) skip FastAPI's encoder.
-    return OrjsonResponse(
-        _read(
-            request,
-            lambda c: read.list_events(
-                c,
-                before=before,
-                after=after,
-                descending=sort_direction == "desc",
-                limit=limit,
-                offset=offset,
-            ),
-        )
+    return _read(
+        request,
+        lambda c: read.list_events(
+            c,
+            before=before,
+            after=after,
+            descending=sort_direction == "desc",
+            limit=limit,
+            offset=offset,
+        ),
     )
 
 
@@ -381,7 +378,7 @@ def get_search(
     namespace: str | None = None,
     before: datetime | None = None,
     after: datetime | None = None,
-) -> dict[str, Any]:
+) -> OrjsonResponse:
     return _read(
         request,
         lambda c: search(
@@ -398,10 +395,10 @@ def get_search(
 
 
 @router.get("/health", tags=["Health"])
-def get_health(request: Request) -> dict[str, Any]:
+def get_health(request: Request) -> OrjsonResponse:
     """Marquez-compatible liveness: answers once the metadata DB answers."""
     try:
         _read(request, lambda c: c.exec_driver_sql("SELECT 1").scalar_one())
     except Exception as exc:  # any failure to reach the DB means unhealthy
         raise DatabaseNotReadyError(f"metadata database unreachable: {exc}") from exc
-    return {"status": "ok"}
+    return OrjsonResponse({"status": "ok"})

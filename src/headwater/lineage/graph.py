@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Text, select, type_coerce
 
 from headwater.db.schema import datasets, job_io, jobs
 from headwater.lineage import read, shapes
@@ -120,11 +120,17 @@ def walk(
 
 
 def _fetch(connection: Connection, table: Any, ids: Sequence[int]) -> list[Any]:
+    """The rows behind graph nodes, without ``facets``: nodes do not show them (as in
+    Marquez), and decoding them dominated the cost of a large graph."""
+    columns: list[Any] = [c for c in table.c if c.name not in ("facets", "fields")]
+    if "fields" in table.c:
+        # Kept as text: `shapes.fields_with_tags` passes it through undecoded.
+        columns.append(type_coerce(table.c.fields, Text).label("fields"))
     rows: list[Any] = []
     for chunk in _chunks(ids):
         rows.extend(
             connection.execute(
-                select(table).where(table.c.id.in_(chunk), table.c.is_deleted.is_(False))
+                select(*columns).where(table.c.id.in_(chunk), table.c.is_deleted.is_(False))
             ).all()
         )
     return rows

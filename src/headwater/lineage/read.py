@@ -169,13 +169,26 @@ def list_datasets(
     }
 
 
-def _runs_by_uuid(connection: Connection, uuids: Iterable[str | None]) -> dict[str, Any]:
+def _runs_by_uuid(
+    connection: Connection, uuids: Iterable[str | None], *, summary: bool = False
+) -> dict[str, Any]:
+    """Rendered runs by id; ``summary`` renders `shapes.run_summary` without loading facets."""
     wanted = {u for u in uuids if u}
     if not wanted:
         return {}
-    rows = connection.execute(select(runs).where(runs.c.uuid.in_(wanted))).all()
-    rendered = render_runs(connection, rows)
-    return {r["id"]: r for r in rendered}
+    if not summary:
+        rows = connection.execute(select(runs).where(runs.c.uuid.in_(wanted))).all()
+        return {r["id"]: r for r in render_runs(connection, rows)}
+    lean = [c for c in runs.c if c.name != "facets"]
+    found = connection.execute(
+        select(*lean, namespaces.c.name.label("job_ns"), jobs.c.name.label("job_name"))
+        .join(jobs, jobs.c.id == runs.c.job_id)
+        .join(namespaces, namespaces.c.id == jobs.c.namespace_id)
+        .where(runs.c.uuid.in_(wanted))
+    )
+    return {
+        r.uuid: shapes.run_summary(r, job_namespace=r.job_ns, job_name=r.job_name) for r in found
+    }
 
 
 def list_dataset_versions(
@@ -345,7 +358,9 @@ def render_jobs(
         )
     }
     if latest_runs == 1:
-        run_by_uuid = _runs_by_uuid(connection, (r.latest_run_uuid for r in rows))
+        run_by_uuid = _runs_by_uuid(
+            connection, (r.latest_run_uuid for r in rows), summary=not with_facets
+        )
         recent = {r.id: [run_by_uuid[r.latest_run_uuid]] for r in rows if r.latest_run_uuid}
     else:
         recent = {r.id: list_job_runs_rendered(connection, r.id, latest_runs, 0) for r in rows}

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 
 def iso(value: datetime | None) -> str | None:
     if value is None:
@@ -20,9 +22,14 @@ def node_id(kind: str, namespace: str, name: str) -> str:
     return f"{kind}:{namespace}:{name}"
 
 
-def fields_with_tags(
-    fields: list[dict[str, Any]], field_tags: dict[str, list[str]]
-) -> list[dict[str, Any]]:
+def fields_with_tags(fields: list[dict[str, Any]] | str, field_tags: dict[str, list[str]]) -> Any:
+    """Fields with their tags. Fields may come as the stored JSON text (graph nodes): without
+    field tags it is passed through undecoded, since stored fields already carry ``tags: []``."""
+    if isinstance(fields, str):
+        if not field_tags:
+            return orjson.Fragment(fields)
+        decoded: list[dict[str, Any]] = orjson.loads(fields)
+        return fields_with_tags(decoded, field_tags)
     return [{**f, "tags": sorted(field_tags.get(f["name"], []))} for f in fields]
 
 
@@ -80,14 +87,13 @@ def dataset_version(
     }
 
 
-def run(
-    row: Any,
-    *,
-    job_namespace: str,
-    job_name: str,
-    inputs: list[dict[str, Any]],
-    outputs: list[dict[str, Any]],
-) -> dict[str, Any]:
+def run_summary(row: Any, *, job_namespace: str, job_name: str) -> dict[str, Any]:
+    """A run's state and times, without its facets and dataset versions.
+
+    Graph nodes carry this as their job's ``latestRun``: rendering every node's full latest
+    run (facets and 16 dataset versions each) made a 400-node graph cost thousands of JSON
+    decodes. ``GET /api/v1/jobs/runs/{id}`` has the whole run.
+    """
     duration = None
     if row.started_at is not None and row.ended_at is not None:
         duration = int((row.ended_at - row.started_at).total_seconds() * 1000)
@@ -101,19 +107,34 @@ def run(
         "startedAt": iso(row.started_at),
         "endedAt": iso(row.ended_at),
         "durationMs": duration,
-        "args": {},
         "jobVersion": {
             "namespace": job_namespace,
             "name": job_name,
             "version": row.job_version_uuid,
         },
-        "inputDatasetVersions": inputs,
-        "outputDatasetVersions": outputs,
-        "context": {},
-        "facets": row.facets,
     }
     if row.external_id is not None:
         body["externalId"] = row.external_id
+    return body
+
+
+def run(
+    row: Any,
+    *,
+    job_namespace: str,
+    job_name: str,
+    inputs: list[dict[str, Any]],
+    outputs: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """Marquez's Run: the summary plus args, dataset versions read and written, and facets."""
+    body = run_summary(row, job_namespace=job_namespace, job_name=job_name)
+    body.update(
+        args={},
+        inputDatasetVersions=inputs,
+        outputDatasetVersions=outputs,
+        context={},
+        facets=row.facets,
+    )
     return body
 
 
