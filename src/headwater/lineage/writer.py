@@ -369,7 +369,7 @@ class _Apply:
                 "job_namespace": event.job_namespace,
                 "job_name": event.job_name,
                 "producer": event.producer,
-                "payload": event.payload.decode(),
+                "payload": event.payload,
             },
         )
         if inserted.rowcount == 0:

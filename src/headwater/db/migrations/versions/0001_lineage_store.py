@@ -27,7 +27,7 @@ def upgrade() -> None:
         sa.Column("job_namespace", sa.String(length=1024), nullable=True),
         sa.Column("job_name", sa.String(length=1024), nullable=True),
         sa.Column("producer", sa.Text(), nullable=True),
-        sa.Column("payload", sa.Text(), nullable=False),
+        sa.Column("payload", sa.LargeBinary(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_lineage_events")),
         sa.UniqueConstraint("event_hash", name=op.f("uq_lineage_events_event_hash")),
     )
