@@ -170,6 +170,7 @@ def demo(
         f"  curl -s {base}/api/v1/namespaces/shop/datasets/marts.daily_revenue/versions\n"
         "\nServing until Ctrl-C.",
         highlight=False,
+        soft_wrap=True,  # keep each command on one line, whatever the terminal width
     )
     uvicorn.run(application, host=settings.host, port=settings.port, log_level=settings.log_level)
 
