@@ -28,24 +28,47 @@ def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
         yield ids[i : i + CHUNK]
 
 
-def _edges(connection: Connection, column: Any, ids: set[int]) -> list[tuple[int, int, str]]:
+class _Deleted:
+    """Which jobs and datasets met on the walk are soft-deleted, asked by primary key once
+    per node. (Joining ``jobs`` and ``datasets`` into every edge query instead let PostgreSQL
+    pick a full scan of ``jobs`` per query whenever its statistics lagged behind a bulk load.)
+    """
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.known: dict[tuple[str, int], bool] = {}
+
+    def filter(self, edges: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+        met = {"job": {e[0] for e in edges}, "dataset": {e[1] for e in edges}}
+        for kind, table in (("job", jobs), ("dataset", datasets)):
+            unknown = {i for i in met[kind] if (kind, i) not in self.known}
+            for chunk in _chunks(sorted(unknown)):
+                deleted = set(
+                    self.connection.execute(
+                        select(table.c.id).where(table.c.id.in_(chunk), table.c.is_deleted)
+                    ).scalars()
+                )
+                self.known.update(((kind, i), i in deleted) for i in chunk)
+        return [
+            e for e in edges if not self.known[("job", e[0])] and not self.known[("dataset", e[1])]
+        ]
+
+
+def _edges(
+    connection: Connection, column: Any, ids: set[int], deleted: _Deleted
+) -> list[tuple[int, int, str]]:
     """Current edges touching ``ids``; an edge to a soft-deleted job or dataset is not walked."""
     rows: list[tuple[int, int, str]] = []
     for chunk in _chunks(sorted(ids)):
         rows.extend(
             (r.job_id, r.dataset_id, r.io_type)
             for r in connection.execute(
-                select(job_io.c.job_id, job_io.c.dataset_id, job_io.c.io_type)
-                .join(jobs, jobs.c.id == job_io.c.job_id)
-                .join(datasets, datasets.c.id == job_io.c.dataset_id)
-                .where(
-                    column.in_(chunk),
-                    jobs.c.is_deleted.is_(False),
-                    datasets.c.is_deleted.is_(False),
+                select(job_io.c.job_id, job_io.c.dataset_id, job_io.c.io_type).where(
+                    column.in_(chunk)
                 )
             )
         )
-    return rows
+    return deleted.filter(rows)
 
 
 @dataclass
@@ -83,20 +106,25 @@ def walk(
 ) -> _Walk:
     start = resolve(connection, node_id)
     state = _Walk(max_nodes=max_nodes)
+    deleted = _Deleted(connection)
     if start.kind == "job":
         state.add(state.jobs, start.id)
         frontier_jobs = {start.id}
     else:
         state.add(state.datasets, start.id)
         frontier_jobs = set()
-        for job_id, dataset_id, io_type in _edges(connection, job_io.c.dataset_id, {start.id}):
+        for job_id, dataset_id, io_type in _edges(
+            connection, job_io.c.dataset_id, {start.id}, deleted
+        ):
             if _allowed(io_type, direction, from_dataset=True) and state.add(state.jobs, job_id):
                 state.edges.add((job_id, dataset_id, io_type))
                 frontier_jobs.add(job_id)
     level = 0
     while frontier_jobs and not state.truncated:
         new_datasets: set[int] = set()
-        for job_id, dataset_id, io_type in _edges(connection, job_io.c.job_id, frontier_jobs):
+        for job_id, dataset_id, io_type in _edges(
+            connection, job_io.c.job_id, frontier_jobs, deleted
+        ):
             if not _allowed(io_type, direction, from_dataset=False):
                 continue
             fresh = dataset_id not in state.datasets
@@ -108,7 +136,9 @@ def walk(
         if level > depth or not new_datasets:
             break
         frontier_jobs = set()
-        for job_id, dataset_id, io_type in _edges(connection, job_io.c.dataset_id, new_datasets):
+        for job_id, dataset_id, io_type in _edges(
+            connection, job_io.c.dataset_id, new_datasets, deleted
+        ):
             if not _allowed(io_type, direction, from_dataset=True):
                 continue
             fresh = job_id not in state.jobs
