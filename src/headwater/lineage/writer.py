@@ -32,7 +32,6 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
-    Executable,
     Table,
     and_,
     bindparam,
@@ -41,6 +40,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, OperationalError
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
 
@@ -265,7 +265,6 @@ _UPDATE_RUN_IO = (
     )
     .values(dataset_version_uuid=bindparam("version"), facets=bindparam("facets"))
 )
-_INSERT_RUN = runs.insert()
 _INSERT_DATASET_VERSION = dataset_versions.insert()
 _INSERT_COLUMN_LINEAGE = column_lineage.insert()
 _DELETE_COLUMN_LINEAGE = delete(column_lineage).where(
@@ -273,10 +272,12 @@ _DELETE_COLUMN_LINEAGE = delete(column_lineage).where(
 )
 _DELETE_JOB_IO = delete(job_io).where(job_io.c.job_id == bindparam("id"))
 
-_UPSERTS: dict[tuple[str, str], Executable] = {}
+_UPSERTS: dict[tuple[str, str], postgresql.Insert | sqlite.Insert] = {}
 
 
-def _insert_ignoring(connection: Connection, table: Table, keys: Sequence[str]) -> Executable:
+def _insert_ignoring(
+    connection: Connection, table: Table, keys: Sequence[str]
+) -> postgresql.Insert | sqlite.Insert:
     """A cached INSERT ... ON CONFLICT (keys) DO NOTHING for the connection's dialect."""
     cache_key = (connection.dialect.name, table.name)
     stmt = _UPSERTS.get(cache_key)
@@ -786,10 +787,11 @@ class _Apply:
         if all_inputs or all_outputs or version is None:
             version = self.job_version(job, all_inputs, all_outputs, states)
 
+        run_id = None
         if row is None:
             state = incoming_state or "NEW"
             inserted = self.c.execute(
-                _INSERT_RUN,
+                _insert_ignoring(self.c, runs, ["uuid"]).returning(runs.c.id),
                 {
                     "uuid": event.run_uuid,
                     "external_id": event.external_run_id,
@@ -807,13 +809,18 @@ class _Apply:
                     "updated_at": self.now,
                 },
             )
-            key = inserted.inserted_primary_key
-            assert key is not None
-            run_id = key[0]
-            self.c.execute(
-                _UPDATE_LATEST_RUN, {"job_id": job.id, "at": at, "run_uuid": event.run_uuid}
-            )
-        else:
+            run_id = inserted.scalar()
+            if run_id is None:
+                # Another transaction stored this run first (its START and COMPLETE arrived in
+                # concurrent requests): apply this event to that run as an update.
+                row = self.c.execute(_SELECT_RUN, {"uuid": event.run_uuid}).one()
+                for io in self.c.execute(_SELECT_RUN_IO, {"run_id": row.id}):
+                    existing_io[(io.dataset_id, io.io_type)] = io
+            else:
+                self.c.execute(
+                    _UPDATE_LATEST_RUN, {"job_id": job.id, "at": at, "run_uuid": event.run_uuid}
+                )
+        if row is not None:
             run_id = row.id
             changes: dict[str, Any] = {}
             state = _next_state(row.state, row.transitioned_at, incoming_state, at)
@@ -841,6 +848,7 @@ class _Apply:
             if changes:
                 changes["updated_at"] = self.now
                 self.c.execute(update(runs).where(runs.c.id == row.id).values(**changes))
+        assert run_id is not None
         self.run_io(run_id, event, states, existing_io)
 
     def run_io(

@@ -1,0 +1,47 @@
+"""Concurrent writers: events of one run arriving in concurrent requests are all applied."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from sqlalchemy import select
+
+from headwater.db import Database
+from headwater.db.schema import run_io, runs
+from headwater.lineage import LineageWriter, validate_event
+from headwater.lineage.writer import EventOutcome, apply_event
+from tests.lineage.events_factory import dataset, new_run_id, run_event
+
+
+def test_a_runs_complete_racing_its_start_is_applied_not_lost(database: Database) -> None:
+    """START and COMPLETE of one run in two concurrent transactions: the one that loses the race
+    to create the run updates it instead of failing (PostgreSQL: a unique-key conflict)."""
+    run_id = new_run_id()
+    start = validate_event(run_event("START", run_id=run_id, job="race", inputs=[dataset("a")]))
+    complete = validate_event(
+        run_event("COMPLETE", run_id=run_id, job="race", minute=1, outputs=[dataset("b")])
+    )
+    outcome: list[EventOutcome | BaseException] = []
+
+    def send_complete() -> None:
+        try:
+            outcome.append(LineageWriter(database).write(complete))
+        except BaseException as exc:  # reported to the test thread below
+            outcome.append(exc)
+
+    with database.write() as connection:
+        assert apply_event(connection, start).stored
+        racer = threading.Thread(target=send_complete)
+        racer.start()
+        time.sleep(0.5)  # the racer is now blocked behind this open transaction
+        assert outcome == []
+    racer.join(timeout=30)
+
+    assert outcome == [EventOutcome(stored=True)]
+    with database.read() as connection:
+        [run] = connection.execute(select(runs).where(runs.c.uuid == run_id)).all()
+        assert run.state == "COMPLETED"
+        assert connection.execute(
+            select(run_io.c.io_type).where(run_io.c.run_id == run.id).order_by(run_io.c.io_type)
+        ).scalars().all() == ["INPUT", "OUTPUT"]
