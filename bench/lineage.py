@@ -57,6 +57,7 @@ from bench.support import (
     ROOT,
     CpuMeter,
     PgWaitSampler,
+    analyze,
     clean_env,
     create_schema,
     drop_schema,
@@ -625,6 +626,8 @@ def run_backend(backend: str, options: Options) -> dict[str, Any]:
             f"clients, p50 {single['latency_ms'].get('p50')} ms, "
             f"p99 {single['latency_ms'].get('p99')} ms"
         )
+        if schema is not None:
+            analyze(url)  # the statistics autovacuum would have gathered by now
         queries = run_queries(server, generator, options)
         for name, q in queries.items():
             console.print(

@@ -238,6 +238,18 @@ def create_schema(base_url: str, schema: str) -> None:
         engine.dispose()
 
 
+def analyze(url: str) -> None:
+    """Refresh the planner's statistics, as autovacuum does on a live server. Right after a
+    bulk load into a fresh schema PostgreSQL has none and plans the graph queries' joins as
+    full scans; SQLite's planner needs no statistics for these lookups."""
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.begin() as connection:
+            connection.exec_driver_sql("ANALYZE")
+    finally:
+        engine.dispose()
+
+
 def drop_schema(base_url: str, schema: str) -> None:
     engine = create_engine(base_url, poolclass=NullPool)
     try:
