@@ -32,9 +32,12 @@ from headwater.server import create_app
 PG_URL = os.environ.get(
     "HEADWATER_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
-if not REFERENCE.is_dir():  # a clone of main sits beside shared/, so does the work tree
-    REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference"
+# The shared reference data sits beside the checkout (../shared/reference), in CI as here.
+REFERENCE = Path(
+    os.environ.get(
+        "HEADWATER_REFERENCE", Path(__file__).resolve().parents[2] / "shared" / "reference"
+    )
+)
 
 
 def _pg_available() -> str | None:
@@ -192,6 +195,11 @@ def reference_events(folder: str) -> list[tuple[str, Any]]:
     import json
 
     root = REFERENCE / folder
+    if not root.is_dir():
+        pytest.fail(
+            f"reference data {root} is missing: check out beside ../shared or set "
+            "HEADWATER_REFERENCE to the shared/reference folder"
+        )
     files = sorted(root.rglob("*.json"), key=lambda p: (str(p.parent), _numeric(p.stem)))
     return [(str(p.relative_to(REFERENCE)), json.loads(p.read_text())) for p in files]
 
