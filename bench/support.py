@@ -229,34 +229,29 @@ def new_schema_name(prefix: str = "bench") -> str:
     return f"{prefix}_{secrets.token_hex(4)}"
 
 
-def create_schema(base_url: str, schema: str) -> None:
-    engine = create_engine(base_url, poolclass=NullPool)
+def _run_sql(url: str, sql: str) -> None:
+    """One statement in its own transaction on a throwaway connection."""
+    engine = create_engine(url, poolclass=NullPool)
     try:
         with engine.begin() as connection:
-            connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+            connection.exec_driver_sql(sql)
     finally:
         engine.dispose()
+
+
+def create_schema(base_url: str, schema: str) -> None:
+    _run_sql(base_url, f'CREATE SCHEMA "{schema}"')
 
 
 def analyze(url: str) -> None:
     """Refresh the planner's statistics, as autovacuum does on a live server. Right after a
     bulk load into a fresh schema PostgreSQL has none and plans the graph queries' joins as
     full scans; SQLite's planner needs no statistics for these lookups."""
-    engine = create_engine(url, poolclass=NullPool)
-    try:
-        with engine.begin() as connection:
-            connection.exec_driver_sql("ANALYZE")
-    finally:
-        engine.dispose()
+    _run_sql(url, "ANALYZE")
 
 
 def drop_schema(base_url: str, schema: str) -> None:
-    engine = create_engine(base_url, poolclass=NullPool)
-    try:
-        with engine.begin() as connection:
-            connection.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-    finally:
-        engine.dispose()
+    _run_sql(base_url, f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 def postgres_version(base_url: str) -> str | None:
