@@ -17,11 +17,7 @@ from tests.lineage.events_factory import (
     row_counts,
     run_event,
 )
-
-
-def post(client: TestClient, event: dict[str, Any]) -> None:
-    response = client.post("/api/v1/lineage", json=event)
-    assert response.status_code == 201, response.text
+from tests.lineage.graph_factory import post
 
 
 def get_run(client: TestClient, run_id: str) -> dict[str, Any]:

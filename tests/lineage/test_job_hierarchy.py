@@ -19,11 +19,7 @@ from tests.lineage.events_factory import (
     parent_facet,
     run_event,
 )
-
-
-def post(client: TestClient, event: dict[str, Any]) -> None:
-    response = client.post("/api/v1/lineage", json=event)
-    assert response.status_code == 201, response.text
+from tests.lineage.graph_factory import post
 
 
 def get_job(client: TestClient, name: str, namespace: str = "ns") -> dict[str, Any]:
