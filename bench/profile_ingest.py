@@ -36,6 +36,7 @@ from bench.support import (
 from headwater.db import Database, upgrade
 from headwater.lineage import LineageWriter, validate_event
 from headwater.lineage.events import LineageEvent, decode_json
+from headwater.server import tune_garbage_collector
 
 console = Console()
 
@@ -103,6 +104,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=200)
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--sort", choices=("tottime", "cumulative"), default="tottime")
+    parser.add_argument(
+        "--default-gc",
+        action="store_true",
+        help="keep Python's GC thresholds (the server tunes them)",
+    )
     parser.add_argument("--save", type=Path, help="write the raw profile (pstats) here")
     args = parser.parse_args(argv)
 
@@ -111,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     generator = EventGenerator(config)
     with database(args.backend, args.pg_url) as db:
         writer = LineageWriter(db)
+        if not args.default_gc:
+            tune_garbage_collector()  # as `headwater serve` does
         events, _ = validated(generator, 0, warm)
         seconds = write_all(writer, events, args.batch)
         console.print(

@@ -111,7 +111,7 @@ def serve(
     """Run the lineage API server (refuses an un-migrated database)."""
     import uvicorn
 
-    from headwater.server import create_app
+    from headwater.server import create_app, tune_garbage_collector
 
     settings = _settings(host=host, port=port, workers=workers)
     try:
@@ -119,6 +119,7 @@ def serve(
     except HeadwaterError as exc:
         _fail(exc)
     if settings.workers == 1:
+        tune_garbage_collector()
         uvicorn.run(
             application, host=settings.host, port=settings.port, log_level=settings.log_level
         )
@@ -145,7 +146,7 @@ def demo(
     from headwater.db import Database, upgrade
     from headwater.demo import sample_events
     from headwater.lineage import LineageWriter, validate_event
-    from headwater.server import create_app
+    from headwater.server import create_app, tune_garbage_collector
 
     settings = _settings(port=port, host="127.0.0.1")
     try:
@@ -172,6 +173,7 @@ def demo(
         highlight=False,
         soft_wrap=True,  # keep each command on one line, whatever the terminal width
     )
+    tune_garbage_collector()
     uvicorn.run(application, host=settings.host, port=settings.port, log_level=settings.log_level)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 
 from fastapi import FastAPI, Request
@@ -66,6 +67,22 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     return app
 
 
+def tune_garbage_collector() -> None:
+    """Make the cyclic GC cheap for a server process; call once, after start-up.
+
+    Ingest keeps large acyclic structures alive (a parsed 200-event batch is ~10^5 dicts, the
+    writer's facet cache up to 50,000 more), and with the default thresholds (700, 10, 10) the
+    collector walks them again and again: in-process, decoding + validating a batch ran at 887
+    events/s and writing it at 1,140 events/s; with a gen-0 threshold of 100,000 at 2,048 and
+    1,440 (``bench.profile_ingest``). ``gc.freeze()`` also takes everything loaded at start-up
+    (modules, the app) out of every later collection. Cycles are still collected.
+    """
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 100)
+
+
 def app_from_environment() -> FastAPI:
     """App factory for uvicorn worker processes: settings from the environment and YAML."""
-    return create_app(load_settings())
+    app = create_app(load_settings())
+    tune_garbage_collector()
+    return app

@@ -10,7 +10,8 @@ from sqlalchemy import select
 from headwater.db import Database
 from headwater.db.schema import run_io, runs
 from headwater.lineage import LineageWriter, validate_event
-from headwater.lineage.writer import EventOutcome, apply_event
+from headwater.lineage.apply import EventOutcome
+from headwater.lineage.writer import apply_event
 from tests.lineage.events_factory import dataset, new_run_id, run_event
 
 
