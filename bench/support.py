@@ -92,7 +92,7 @@ def _git(*args: str) -> str | None:
 def machine_info() -> dict[str, Any]:
     import headwater
 
-    writer = ROOT / "src/headwater/lineage/writer.py"
+    write_path = [ROOT / "src/headwater/lineage" / f for f in ("writer.py", "apply.py")]
     load = os.getloadavg()
     return {
         "nproc": os.cpu_count(),
@@ -105,7 +105,9 @@ def machine_info() -> dict[str, Any]:
         "git_commit": _git("rev-parse", "HEAD"),
         "git_dirty_files": (_git("status", "--porcelain", "--", "src") or "").splitlines(),
         # The writer is being tuned while this benchmark exists: say exactly which one ran.
-        "writer_sha256": hashlib.sha256(writer.read_bytes()).hexdigest()[:16],
+        "writer_sha256": hashlib.sha256(b"".join(p.read_bytes() for p in write_path)).hexdigest()[
+            :16
+        ],
         "loadavg_at_start": [round(x, 2) for x in load],
     }
 

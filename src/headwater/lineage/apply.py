@@ -309,8 +309,7 @@ def _dataset_keys(refs: Iterable[DatasetRef]) -> set[DatasetKey]:
     keys: set[DatasetKey] = set()
     for ref in refs:
         keys.add((ref.namespace, ref.name))
-        for spec in ((ref.facets.get("columnLineage") or {}).get("fields") or {}).values():
-            keys.update((i["namespace"], i["name"]) for i in spec.get("inputFields") or [])
+        keys |= ref.column_inputs
     return keys
 
 
