@@ -107,6 +107,7 @@ class Options:
     seed: int
     pg_url: str
     out: Path
+    server_workers: int
 
 
 # -- the server ------------------------------------------------------------------------------
@@ -120,7 +121,7 @@ class Server:
 
 
 @contextmanager
-def running_server(database_url: str, workdir: Path) -> Iterator[Server]:
+def running_server(database_url: str, workdir: Path, workers: int) -> Iterator[Server]:
     """``headwater db upgrade`` then ``headwater serve`` on a free loopback port; stopped after."""
     env = clean_env(
         {
@@ -128,6 +129,7 @@ def running_server(database_url: str, workdir: Path) -> Iterator[Server]:
             "HEADWATER_HOME": str(workdir / "home"),
             "HEADWATER_LOG_LEVEL": "warning",  # no access log line per request
             "HEADWATER_MAX_BODY_BYTES": str(64 * 1024 * 1024),
+            "HEADWATER_WORKERS": str(workers),
         }
     )
     upgrade = subprocess.run(
@@ -172,7 +174,7 @@ def running_server(database_url: str, workdir: Path) -> Iterator[Server]:
             try:
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
-                process.kill()
+                os.killpg(process.pid, signal.SIGKILL)  # the workers too
                 process.wait(timeout=10)
 
 
@@ -611,7 +613,7 @@ def run_backend(backend: str, options: Options) -> dict[str, Any]:
             stack.callback(drop_schema, pg_base, schema)
             url = with_search_path(pg_base, schema)
             versions = {"postgresql": postgres_version(pg_base)}
-        server = stack.enter_context(running_server(url, workdir))
+        server = stack.enter_context(running_server(url, workdir, options.server_workers))
         console.print(f"server {server.base_url} (pid {server.process.pid}) on {url}")
 
         load = load_store(server, config, options, pg_base)
@@ -656,7 +658,8 @@ def run_backend(backend: str, options: Options) -> dict[str, Any]:
             "single_clients": options.single_clients,
             "queries": options.queries,
             "depth": options.depth,
-            "server": "headwater serve (1 uvicorn process), log level warning",
+            "server": f"headwater serve --workers {options.server_workers}, log level warning",
+            "server_workers": options.server_workers,
         },
         "ingest_batch": load,
         "ingest_single": single,
@@ -763,6 +766,12 @@ def parse_args(argv: list[str] | None) -> Options:
         default=None,
         help=f"PostgreSQL database for scratch schemas (default $HEADWATER_TEST_PG_URL or {DEFAULT_PG_URL})",
     )
+    parser.add_argument(
+        "--server-workers",
+        type=int,
+        default=1,
+        help="headwater serve --workers (uvicorn processes); default 1",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = parser.parse_args(argv)
 
@@ -780,6 +789,7 @@ def parse_args(argv: list[str] | None) -> Options:
         seed=args.seed,
         pg_url=args.pg_url or os.environ.get("HEADWATER_TEST_PG_URL") or DEFAULT_PG_URL,
         out=args.out,
+        server_workers=args.server_workers,
     )
 
 

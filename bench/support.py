@@ -125,6 +125,33 @@ def process_cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (e.g. uvicorn's worker processes)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            raw = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        children.setdefault(int(raw.rsplit(")", 1)[1].split()[1]), []).append(int(entry))
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        todo.extend(children.get(current, []))
+    return tree
+
+
+def tree_cpu_seconds(pid: int) -> float | None:
+    """CPU seconds of ``pid`` and its live descendants (None once ``pid`` is gone)."""
+    own = process_cpu_seconds(pid)
+    if own is None:
+        return None
+    return own + sum(process_cpu_seconds(p) or 0.0 for p in process_tree(pid)[1:])
+
+
 def machine_cpu_seconds() -> tuple[float, float]:
     """(busy, total) CPU seconds over all cores since boot, from /proc/stat."""
     values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
@@ -175,7 +202,7 @@ class CpuMeter:
     def _pg_backends(self) -> list[int]:
         if self.pg_url is None:
             return []
-        ports = _socket_local_ports(self.server_pid)
+        ports = set().union(*(_socket_local_ports(p) for p in process_tree(self.server_pid)))
         if not ports:
             return []
         engine = create_engine(self.pg_url, poolclass=NullPool)
@@ -192,7 +219,7 @@ class CpuMeter:
         self._wall_start = wall
         self._machine_start = machine_cpu_seconds()
         pids = {"server": self.server_pid, **self.other_pids}
-        self._start = {name: process_cpu_seconds(pid) or 0.0 for name, pid in pids.items()}
+        self._start = {name: tree_cpu_seconds(pid) or 0.0 for name, pid in pids.items()}
         self._start["_self"] = sum(os.times()[:2])
         self._pg_start = {pid: process_cpu_seconds(pid) or 0.0 for pid in self._pg_backends()}
 
@@ -201,7 +228,7 @@ class CpuMeter:
         pids = {"server": self.server_pid, **self.other_pids}
         cores: dict[str, float] = {}
         for name, pid in pids.items():
-            now = process_cpu_seconds(pid)
+            now = tree_cpu_seconds(pid)
             if now is not None:
                 cores[f"{name}_cores"] = round((now - self._start.get(name, 0.0)) / elapsed, 3)
         cores["bench_client_cores"] = round(
@@ -338,7 +365,9 @@ class PgWaitSampler:
         try:
             with engine.connect() as connection:
                 while not self._stop.wait(self.interval):
-                    ports = _socket_local_ports(self.server_pid)
+                    ports = set().union(
+                        *(_socket_local_ports(p) for p in process_tree(self.server_pid))
+                    )
                     rows = connection.execute(
                         text(
                             "SELECT client_port, state, wait_event_type, wait_event "

@@ -3,6 +3,7 @@
     HeadwaterError                 root; ``status`` is the HTTP answer, ``message`` is for people
     ├── ConfigError                a setting is invalid (names the setting)
     ├── DatabaseNotReadyError      the metadata DB is missing migrations (says what to run)
+    ├── DatabaseBusyError    503   no write slot in time (SQLite: another writer held it)
     ├── BadRequestError      400   malformed input (names the field)
     │   └── PayloadTooLargeError 413
     └── NotFoundError        404   an unknown namespace, dataset, job, run or version
@@ -30,6 +31,10 @@ class ConfigError(HeadwaterError):
 
 
 class DatabaseNotReadyError(HeadwaterError):
+    status = 503
+
+
+class DatabaseBusyError(HeadwaterError):
     status = 503
 
 

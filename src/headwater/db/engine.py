@@ -1,7 +1,8 @@
 """Engines for the metadata DB, tuned per backend.
 
 SQLite runs in WAL mode with ``synchronous=NORMAL`` (durable across process crashes, one fsync
-per checkpoint) and writes start with ``BEGIN IMMEDIATE``: two writers that both began with a
+per checkpoint), writers queue on a lock file (see `headwater.db.writer_lock`) and writes start
+with ``BEGIN IMMEDIATE``: two writers that both began with a
 read would otherwise deadlock on the lock upgrade, which a busy timeout cannot resolve. Reads
 use a separate engine whose transactions begin deferred, so readers never wait for a writer.
 """
@@ -17,6 +18,7 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
+from headwater.db.writer_lock import WriterLock
 from headwater.errors import ConfigError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -57,9 +59,14 @@ class Database:
         except Exception as exc:  # SQLAlchemy raises ArgumentError for unparseable URLs
             raise ConfigError("HEADWATER_DATABASE_URL", f"not a database URL: {exc}") from exc
         self.backend = backend
+        self.writer_lock: WriterLock | None = None
         if backend == "sqlite":
             self.write_engine = _sqlite_engine(url, immediate=True)
             self.read_engine = _sqlite_engine(url, immediate=False)
+            database = make_url(url).database
+            if database and database != ":memory:":
+                lock_path = Path(f"{database}.writer-lock")
+                self.writer_lock = WriterLock(lock_path, SQLITE_BUSY_TIMEOUT_MS / 1000)
         elif backend == "postgresql":
             self.write_engine = create_engine(
                 url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
@@ -70,7 +77,11 @@ class Database:
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
-        with self.write_engine.begin() as connection:
+        if self.writer_lock is None:
+            with self.write_engine.begin() as connection:
+                yield connection
+            return
+        with self.writer_lock.held(), self.write_engine.begin() as connection:
             yield connection
 
     @contextmanager

@@ -30,7 +30,7 @@ What else keeps the work small:
 
 from __future__ import annotations
 
-import secrets
+import random
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
@@ -261,7 +261,9 @@ def _chunks(items: Iterable[Any]) -> Iterator[list[Any]]:
 
 
 def _new_rev() -> str:
-    return secrets.token_hex(8)
+    # A change token, not a secret: the Mersenne Twister (reseeded in forked children) costs a
+    # fraction of an os.urandom call, which was 3 % of the server's ingest time.
+    return f"{random.getrandbits(64):016x}"
 
 
 def _full_job_name(name: str, parent_name: str | None) -> tuple[str, str]:
