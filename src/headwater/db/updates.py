@@ -32,6 +32,9 @@ class RowUpdates:
     def add(self, row_id: int, changes: dict[str, Any]) -> None:
         self._rows.setdefault(row_id, {}).update(changes)
 
+    def ids(self) -> set[int]:
+        return set(self._rows)
+
     def flush(self, connection: Connection) -> None:
         groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for row_id in sorted(self._rows):

@@ -1,9 +1,10 @@
 """Storing events: a batch in one transaction, and a failing event fails alone.
 
 A batch is applied in one savepoint by `apply_events` (a few statements for the whole batch).
-When that fails (a storage error on one event, or a run created concurrently by another
-request) the savepoint is rolled back and the events are applied again one per savepoint, so
-that the good events of a batch are stored even when others fail. Either way the batch is
+When another request created one of its runs meanwhile, the batch is applied again (the run
+now exists). When it fails with a storage error, the savepoint is rolled back and the events
+are applied again one per savepoint, so that the good events of a batch are stored even when
+others fail. Either way the batch is
 committed once: one fsync on SQLite instead of one per event.
 """
 
@@ -55,11 +56,14 @@ class LineageWriter:
         """Store events in one transaction; failures stay isolated to their event."""
         try:
             with self.database.write() as connection:
-                try:
-                    with connection.begin_nested():
-                        return apply_events(connection, events, self.cache)
-                except (DBAPIError, RunRace):
-                    pass  # retried below event by event
+                for _ in range(RACE_ATTEMPTS):
+                    try:
+                        with connection.begin_nested():
+                            return apply_events(connection, events, self.cache)
+                    except RunRace:
+                        continue  # that run exists now: apply the batch again
+                    except DBAPIError:
+                        break  # find the failing events: one savepoint each
                 return [self._isolated(connection, event) for event in events]
         except DBAPIError as exc:
             # The commit itself failed: nothing of this batch is stored.
