@@ -49,6 +49,7 @@ from rich.progress import (
 )
 from rich.table import Table
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from bench.generator import Config, EventGenerator, batch_body, produce_batches
@@ -108,6 +109,8 @@ class Options:
     pg_url: str
     out: Path
     server_workers: int
+    keep_store: bool
+    queries_on: str | None
 
 
 # -- the server ------------------------------------------------------------------------------
@@ -502,7 +505,7 @@ def run_queries(server: Server, generator: EventGenerator, options: Options) -> 
 
 
 def store_facts(
-    url: str, sqlite_path: Path | None, schema: str | None, events: int
+    url: str, sqlite_path: Path | None, schema: str | None, events: int | None
 ) -> dict[str, Any]:
     engine = create_engine(url, poolclass=NullPool)
     try:
@@ -562,7 +565,7 @@ def store_facts(
 
 
 def _targets(backend: str, result: dict[str, Any]) -> list[dict[str, Any]]:
-    ingest = result["ingest_batch"]["events_per_s"]
+    ingest = result["ingest_batch"]["events_per_s"] if result["ingest_batch"] else None
     lineage = result["queries"]["lineage"]["latency_ms"].get("p95", float("inf"))
     column = result["queries"]["column_lineage"]["latency_ms"].get("p95", float("inf"))
     batch_target = BATCH_TARGET_EVENTS_PER_S[backend]
@@ -571,7 +574,7 @@ def _targets(backend: str, result: dict[str, Any]) -> list[dict[str, Any]]:
             "name": "batch ingest (events/s)",
             "target": f">= {batch_target:,.0f}",
             "value": ingest,
-            "met": ingest >= batch_target,
+            "met": None if ingest is None else ingest >= batch_target,
         },
         {
             "name": "lineage depth 20 p95 (ms)",
@@ -598,11 +601,20 @@ def run_backend(backend: str, options: Options) -> dict[str, Any]:
     console.rule(f"[bold]{backend}[/]: {config.events:,} events, {config.jobs:,} jobs")
     with ExitStack() as stack:
         workdir = Path(tempfile.mkdtemp(prefix=f"headwater-bench-{backend}-"))
-        stack.callback(shutil.rmtree, workdir, ignore_errors=True)
         schema = None
         sqlite_path = None
         pg_base = None
-        if backend == "sqlite":
+        if options.queries_on is not None:  # a store kept by an earlier run
+            url = options.queries_on
+            stack.callback(shutil.rmtree, workdir, ignore_errors=True)
+            if backend == "sqlite":
+                sqlite_path = Path(make_url(url).database or "")
+                versions = {"sqlite": machine["sqlite"]}
+            else:
+                pg_base = url.split("?", 1)[0]
+                schema = url.rsplit("search_path%3D", 1)[1]
+                versions = {"postgresql": postgres_version(pg_base)}
+        elif backend == "sqlite":
             sqlite_path = workdir / "bench.db"
             url = f"sqlite:///{sqlite_path}"
             versions = {"sqlite": machine["sqlite"]}
@@ -610,34 +622,42 @@ def run_backend(backend: str, options: Options) -> dict[str, Any]:
             pg_base = options.pg_url
             schema = new_schema_name()
             create_schema(pg_base, schema)
-            stack.callback(drop_schema, pg_base, schema)
             url = with_search_path(pg_base, schema)
             versions = {"postgresql": postgres_version(pg_base)}
+        if options.queries_on is None and not options.keep_store:
+            stack.callback(shutil.rmtree, workdir, ignore_errors=True)
+            if schema is not None:
+                stack.callback(drop_schema, options.pg_url, schema)
         server = stack.enter_context(running_server(url, workdir, options.server_workers))
         console.print(f"server {server.base_url} (pid {server.process.pid}) on {url}")
 
-        load = load_store(server, config, options, pg_base)
-        console.print(
-            f"batch ingest: {load['events_per_s']:,.0f} events/s "
-            f"({load['mb_per_s']} MB/s, {load['seconds']:,.0f} s), "
-            f"p50 {load['request_latency_ms'].get('p50')} ms per {options.batch_size}-event batch"
-        )
-        single = single_posts(server, generator, options, pg_base)
-        console.print(
-            f"single POSTs: {single['events_per_s']:,.0f} events/s with {single['clients']} "
-            f"clients, p50 {single['latency_ms'].get('p50')} ms, "
-            f"p99 {single['latency_ms'].get('p99')} ms"
-        )
-        if schema is not None:
-            analyze(url)  # the statistics autovacuum would have gathered by now
+        load: dict[str, Any] | None = None
+        single: dict[str, Any] | None = None
+        if options.queries_on is None:
+            load = load_store(server, config, options, pg_base)
+            console.print(
+                f"batch ingest: {load['events_per_s']:,.0f} events/s "
+                f"({load['mb_per_s']} MB/s, {load['seconds']:,.0f} s), p50 "
+                f"{load['request_latency_ms'].get('p50')} ms per {options.batch_size}-event batch"
+            )
+            single = single_posts(server, generator, options, pg_base)
+            console.print(
+                f"single POSTs: {single['events_per_s']:,.0f} events/s with "
+                f"{single['clients']} clients, p50 {single['latency_ms'].get('p50')} ms, "
+                f"p99 {single['latency_ms'].get('p99')} ms"
+            )
+            if schema is not None:
+                analyze(url)  # the statistics autovacuum would have gathered by now
         queries = run_queries(server, generator, options)
         for name, q in queries.items():
             console.print(
                 f"{name}: p50 {q['latency_ms'].get('p50')} ms, p95 {q['latency_ms'].get('p95')} "
                 f"ms, {q['mean_nodes']} nodes on average ({q['errors']} errors)"
             )
-        facts = store_facts(url, sqlite_path, schema, load["events_stored"])
+        facts = store_facts(url, sqlite_path, schema, load["events_stored"] if load else None)
         server_log = server.log.read_text()[-4000:]
+        if options.keep_store and options.queries_on is None:
+            console.print(f"store kept: --queries-on '{url}' measures queries on it again")
     finished = datetime.now(UTC)
     result: dict[str, Any] = {
         "benchmark": "lineage",
@@ -663,6 +683,8 @@ def run_backend(backend: str, options: Options) -> dict[str, Any]:
         },
         "ingest_batch": load,
         "ingest_single": single,
+        "store_url": url if options.keep_store or options.queries_on else None,
+        "queries_only": options.queries_on is not None,
         "queries": queries,
         "store": facts,
         "server_log_tail": server_log,
@@ -681,6 +703,9 @@ def write_results(result: dict[str, Any], out: Path) -> Path:
     return path
 
 
+MET = {True: "met", False: "NOT met", None: "not measured"}
+
+
 def print_summary(results: list[dict[str, Any]]) -> None:
     table = Table(title="headwater lineage benchmark")
     table.add_column("metric")
@@ -691,24 +716,48 @@ def print_summary(results: list[dict[str, Any]]) -> None:
         table.add_row(name, *values)
 
     row("events loaded", [f"{r['store']['rows']['lineage_events']:,}" for r in results])
+
+    def ingest(r: dict[str, Any], value: Any) -> str:
+        return "(queries only)" if r["queries_only"] else value(r)
+
     row(
         "mean event size",
-        [f"{r['ingest_batch']['event_bytes']['mean'] / 1024:.1f} KiB" for r in results],
-    )
-    row("batch ingest events/s", [f"{r['ingest_batch']['events_per_s']:,.0f}" for r in results])
-    row(
-        "batch request p50 / p99 ms",
         [
-            f"{r['ingest_batch']['request_latency_ms']['p50']:,.0f} / "
-            f"{r['ingest_batch']['request_latency_ms']['p99']:,.0f}"
+            ingest(r, lambda r: f"{r['ingest_batch']['event_bytes']['mean'] / 1024:.1f} KiB")
             for r in results
         ],
     )
-    row("single POST events/s", [f"{r['ingest_single']['events_per_s']:,.0f}" for r in results])
+    row(
+        "batch ingest events/s",
+        [ingest(r, lambda r: f"{r['ingest_batch']['events_per_s']:,.0f}") for r in results],
+    )
+    row(
+        "batch request p50 / p99 ms",
+        [
+            ingest(
+                r,
+                lambda r: (
+                    f"{r['ingest_batch']['request_latency_ms']['p50']:,.0f} / "
+                    f"{r['ingest_batch']['request_latency_ms']['p99']:,.0f}"
+                ),
+            )
+            for r in results
+        ],
+    )
+    row(
+        "single POST events/s",
+        [ingest(r, lambda r: f"{r['ingest_single']['events_per_s']:,.0f}") for r in results],
+    )
     row(
         "single POST p50 / p99 ms",
         [
-            f"{r['ingest_single']['latency_ms']['p50']:.1f} / {r['ingest_single']['latency_ms']['p99']:.1f}"
+            ingest(
+                r,
+                lambda r: (
+                    f"{r['ingest_single']['latency_ms']['p50']:.1f} / "
+                    f"{r['ingest_single']['latency_ms']['p99']:.1f}"
+                ),
+            )
             for r in results
         ],
     )
@@ -729,10 +778,7 @@ def print_summary(results: list[dict[str, Any]]) -> None:
     for i, target in enumerate(results[0]["targets"]):
         row(
             f"target: {target['name']}",
-            [
-                f"{'met' if r['targets'][i]['met'] else 'NOT met'} ({r['targets'][i]['target']})"
-                for r in results
-            ],
+            [f"{MET[r['targets'][i]['met']]} ({r['targets'][i]['target']})" for r in results],
         )
     console.print(table)
 
@@ -772,6 +818,16 @@ def parse_args(argv: list[str] | None) -> Options:
         default=1,
         help="headwater serve --workers (uvicorn processes); default 1",
     )
+    parser.add_argument(
+        "--keep-store",
+        action="store_true",
+        help="keep the loaded store (SQLite file / PostgreSQL schema) and print its URL",
+    )
+    parser.add_argument(
+        "--queries-on",
+        metavar="URL",
+        help="no loading: measure the queries (and size) on a store kept by --keep-store",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = parser.parse_args(argv)
 
@@ -790,6 +846,8 @@ def parse_args(argv: list[str] | None) -> Options:
         pg_url=args.pg_url or os.environ.get("HEADWATER_TEST_PG_URL") or DEFAULT_PG_URL,
         out=args.out,
         server_workers=args.server_workers,
+        keep_store=args.keep_store,
+        queries_on=args.queries_on,
     )
 
 
@@ -797,6 +855,8 @@ def main(argv: list[str] | None = None) -> int:
     options = parse_args(argv)
     signal.signal(signal.SIGTERM, _interrupt)
     backends = ["sqlite", "postgresql"] if options.backend == "both" else [options.backend]
+    if options.queries_on is not None:
+        backends = ["sqlite" if options.queries_on.startswith("sqlite") else "postgresql"]
     results = []
     try:
         for backend in backends:
