@@ -32,11 +32,9 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from threading import Lock
 from typing import Any
 
 from sqlalchemy import Connection, Table, bindparam, delete, or_, select, update
@@ -58,17 +56,11 @@ from headwater.db.schema import (
 from headwater.db.updates import RowUpdates
 from headwater.lineage import facets as F
 from headwater.lineage.events import DatasetRef, EventKind, LineageEvent
+from headwater.lineage.facet_cache import FacetCache
+from headwater.lineage.run_state import RUN_STATES, TERMINAL_STATES, next_state
 
 JOB_VERSION_NAMESPACE = uuid.UUID("0d6b6a53-3f43-4a5e-8f0b-2c1f2b9b7c44")
 
-RUN_STATES = {
-    "START": "RUNNING",
-    "RUNNING": "RUNNING",
-    "COMPLETE": "COMPLETED",
-    "FAIL": "FAILED",
-    "ABORT": "ABORTED",
-}
-TERMINAL_STATES = frozenset({"COMPLETED", "FAILED", "ABORTED"})
 CHUNK = 500  # ids or names per IN list
 
 DatasetKey = tuple[str, str]  # (namespace, name)
@@ -87,32 +79,6 @@ class EventOutcome:
 
 class RunRace(Exception):
     """A concurrent transaction created a run this one was creating: apply again (it exists now)."""
-
-
-class FacetCache:
-    """The last known facets of dataset and job rows, keyed by (table, id), bounded LRU."""
-
-    def __init__(self, size: int = 50_000) -> None:
-        self._size = size
-        self._items: OrderedDict[tuple[str, int], tuple[str, dict[str, Any]]] = OrderedDict()
-        self._lock = Lock()
-
-    def get(self, table: str, row_id: int, rev: str | None) -> dict[str, Any] | None:
-        if rev is None:
-            return {}  # a row whose facets were never set
-        with self._lock:
-            item = self._items.get((table, row_id))
-            if item is None or item[0] != rev:
-                return None
-            self._items.move_to_end((table, row_id))
-            return item[1]
-
-    def put(self, table: str, row_id: int, rev: str, facets: dict[str, Any]) -> None:
-        with self._lock:
-            self._items[(table, row_id)] = (rev, facets)
-            self._items.move_to_end((table, row_id))
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
 
 
 def apply_events(
@@ -279,23 +245,6 @@ def _full_job_name(name: str, parent_name: str | None) -> tuple[str, str]:
     if name.startswith(prefix):
         return name, name[len(prefix) :]
     return prefix + name, name
-
-
-def _next_state(
-    current: str, transitioned_at: datetime | None, incoming: str | None, at: datetime
-) -> str:
-    """Run state machine tolerant of real-world order.
-
-    A terminal state is never undone by a late START/RUNNING; between two terminal events the
-    later eventTime wins; OTHER (or no eventType) never changes the state.
-    """
-    if incoming is None:
-        return current
-    if current in TERMINAL_STATES:
-        if incoming in TERMINAL_STATES and (transitioned_at is None or at > transitioned_at):
-            return incoming
-        return current
-    return incoming
 
 
 def _parse_optional_time(value: Any) -> datetime | None:
@@ -933,7 +882,7 @@ class _Batch:
         at = event.event_time
         values = run.values
         changes: dict[str, Any] = {}
-        state = _next_state(
+        state = next_state(
             values["state"], values["transitioned_at"], RUN_STATES.get(event.event_type or ""), at
         )
         if state != values["state"]:

@@ -17,8 +17,9 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
 
 from headwater.db import Database
-from headwater.lineage.apply import EventOutcome, FacetCache, RunRace, apply_events
+from headwater.lineage.apply import EventOutcome, RunRace, apply_events
 from headwater.lineage.events import LineageEvent
+from headwater.lineage.facet_cache import FacetCache
 
 RACE_ATTEMPTS = 3
 
