@@ -197,6 +197,7 @@ def test_bad_graph_and_facet_parameters_are_400_naming_them(seeded: TestClient) 
             ("GET", f"{API}/lineage?nodeId={node}&depth=abc", "depth"),
             ("GET", f"{API}/lineage?nodeId={node}&direction=up", "direction"),
             ("GET", f"{API}/lineage?nodeId={node}&maxNodes=0", "maxNodes"),
+            ("GET", f"{API}/lineage?nodeId={node}&maxNodes=2001", "maxNodes"),  # over the setting
             ("GET", f"{API}/column-lineage", "nodeId"),
             ("GET", f"{API}/column-lineage?nodeId={node}&depth=-1", "depth"),
             ("GET", f"{API}/column-lineage?nodeId={node}&withDownstream=2x", "withDownstream"),

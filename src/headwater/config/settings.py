@@ -56,7 +56,10 @@ class Settings(BaseSettings):
     lineage_max_nodes: int = Field(
         default=2000,
         gt=0,
-        description="Default node cap for GET /api/v1/lineage; the answer says when it was cut.",
+        description=(
+            "Default and largest node cap of GET /api/v1/lineage; the answer says when the "
+            "graph was cut."
+        ),
     )
     log_level: str = Field(default="info", description="Server log level.")
 

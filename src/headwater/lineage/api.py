@@ -128,10 +128,21 @@ def get_lineage(
         Direction, Query(description="upstream, downstream, or both (Marquez's behaviour).")
     ] = "both",
     max_nodes: Annotated[
-        int | None, Query(alias="maxNodes", ge=1, description="Node cap; see `truncated`.")
+        int | None,
+        Query(
+            alias="maxNodes",
+            ge=1,
+            description="Node cap, up to lineage_max_nodes; see `truncated`.",
+        ),
     ] = None,
 ) -> OrjsonResponse:
-    cap = max_nodes or _service(request).max_nodes
+    ceiling = _service(request).max_nodes
+    if max_nodes is not None and max_nodes > ceiling:
+        # The setting bounds the work one request can ask for; it is also the default.
+        raise BadRequestError(
+            f"must be at most {ceiling} (the server's lineage_max_nodes setting)", "maxNodes"
+        )
+    cap = max_nodes or ceiling
     return _read(
         request,
         lambda c: lineage_graph(c, node_id, depth=depth, direction=direction, max_nodes=cap),
