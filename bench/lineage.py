@@ -213,7 +213,10 @@ def _post_batch(
             response = client.post(
                 "/api/v1/lineage/batch",
                 content=batch_body(pending),
-                headers={"Content-Type": "application/json"},
+                # A new connection per batch: with --server-workers > 1 the kernel hands it to
+                # a worker waiting in accept(), i.e. an idle one. Kept-alive connections stay
+                # on the worker that accepted them, and one worker did nearly all the work.
+                headers={"Content-Type": "application/json", "Connection": "close"},
             )
         except httpx.TransportError as exc:
             with stats.lock:
