@@ -28,6 +28,7 @@ from bench.support import DEFAULT_PG_URL, percentile
 from headwater.lineage import LineageWriter
 from headwater.lineage.column_graph import column_lineage_graph
 from headwater.lineage.graph import lineage_graph
+from headwater.server import tune_garbage_collector
 
 console = Console()
 
@@ -51,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
         events, _ = validated(generator, 0, config.runs_per_job)
         write_all(LineageWriter(db), events, 200)
         console.print(f"{args.backend}: loaded {len(events):,} events, {config.jobs} jobs")
+        del events
+        tune_garbage_collector()  # as `headwater serve` does: no full collections mid-query
         statements = [0]
 
         @event.listens_for(db.read_engine, "before_cursor_execute")

@@ -12,7 +12,10 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import event
 
+from headwater.db import Database
+from headwater.lineage.graph import lineage_graph
 from tests.conftest import REFERENCE
 from tests.lineage.graph_factory import (
     NS,
@@ -316,6 +319,19 @@ def test_max_nodes_applies_to_directional_walks(chained: TestClient) -> None:
     assert body["truncated"] is True
 
 
+def test_a_fan_out_wider_than_the_cap_is_cut_in_its_first_layer(client: TestClient) -> None:
+    """The walk stops early once it has seen more jobs than fit; the cut still keeps whole
+    nearer layers and takes a layer's nodes in the order they were created."""
+    readers = [f"reader{i:02d}" for i in range(30)]
+    post(client, *(run_event(r, inputs=["hub"], outputs=[f"out_{r}"]) for r in readers))
+    hub = f"dataset:{NS}:hub"
+    body = lineage(client, hub, maxNodes=12)
+    assert body["truncated"] is True
+    assert node_ids(body) == {hub} | {f"job:{NS}:{r}" for r in readers[:11]}
+    assert_consistent(body)
+    assert len(lineage(client, hub, depth=0)["graph"]) == 1 + 30 + 30
+
+
 # -- special nodes ---------------------------------------------------------------------------
 
 
@@ -441,3 +457,86 @@ def test_an_unknown_node_is_404_naming_it(chained: TestClient) -> None:
     response = chained.get("/api/v1/lineage", params={"nodeId": "job:elsewhere:job1"})
     assert response.status_code == 404
     assert "elsewhere" in response.json()["message"]
+
+
+# -- cost and consistency --------------------------------------------------------------------
+
+
+def test_a_graph_takes_a_few_statements_whatever_its_depth(
+    client: TestClient, database: Database
+) -> None:
+    """One statement walks the whole graph; nodes, tags, parents and latest runs take three
+    more (PostgreSQL pays a round trip for each)."""
+    post(client, *chain(*(f"t{i:02d}" for i in range(12))))
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    event.listen(database.read_engine, "before_cursor_execute", count)
+    try:
+        per_depth = {}
+        for depth in (1, 5, 20):
+            statements.clear()
+            with database.read() as connection:
+                body = lineage_graph(connection, f"dataset:{NS}:t00", depth=depth, max_nodes=100)
+            per_depth[depth] = len([s for s in statements if s.strip() != "BEGIN"])
+    finally:
+        event.remove(database.read_engine, "before_cursor_execute", count)
+    assert len(body["graph"]) == 12 + 11
+    assert per_depth == {1: 5, 5: 5, 20: 5}
+
+
+def test_graph_nodes_carry_what_the_dataset_job_and_run_endpoints_show(
+    client: TestClient,
+) -> None:
+    """Nodes are read on their own path (raw timestamps, one query for all jobs' datasets, a
+    summary of the latest run) and must agree with the endpoints, on both backends. A job's
+    inputs are ordered by namespace then name and include soft-deleted datasets, as
+    ``GET /jobs`` lists them."""
+    inputs = [dataset("zeta"), dataset("alpha", namespace="b_ns"), dataset("mid"), "gone"]
+    parent_run = "9f3a2c1e-4b5d-4e6f-8a7b-0c1d2e3f4a5b"
+    post(
+        client,
+        run_event("dag", run_id=parent_run, event_type="START"),
+        run_event(
+            "load",
+            inputs=inputs,
+            outputs=[dataset("out", fields=["id", "amount"])],
+            minutes=1.25,
+            run_facets={
+                "parent": {
+                    "_producer": "https://github.com/headwater/tests",
+                    "_schemaURL": "https://openlineage.io/spec/facets/1-0-1/ParentRunFacet.json",
+                    "job": {"namespace": NS, "name": "dag"},
+                    "run": {"runId": parent_run},
+                }
+            },
+        ),
+    )
+    for tagged in ("datasets/out", "datasets/out/fields/amount", "jobs/dag.load"):
+        assert client.post(f"/api/v1/namespaces/{NS}/{tagged}/tags/PII").status_code == 200
+    assert client.delete(f"/api/v1/namespaces/{NS}/datasets/gone").status_code == 200
+
+    body = lineage(client, f"job:{NS}:dag.load")
+    job = node(body, f"job:{NS}:dag.load")["data"]
+    endpoint = get_ok(client, f"/api/v1/namespaces/{NS}/jobs/dag.load")
+    assert [i["name"] for i in job["inputs"]] == ["alpha", "gone", "mid", "zeta"]
+    for key, value in job.items():
+        if key not in ("latestRun", "latestRuns"):
+            assert value == endpoint[key], key
+    run = get_ok(client, f"/api/v1/jobs/runs/{job['latestRun']['id']}")
+    assert job["latestRun"] == {k: run[k] for k in job["latestRun"]}
+    assert job["latestRuns"] == [job["latestRun"]]
+    assert job["parentJobName"] == "dag"
+    assert job["tags"] == ["PII"]
+
+    for name in ("out", "zeta", "alpha"):
+        namespace = "b_ns" if name == "alpha" else NS
+        data = node(body, f"dataset:{namespace}:{name}")["data"]
+        shown = get_ok(client, f"/api/v1/namespaces/{namespace}/datasets/{name}")
+        assert data == {k: v for k, v in shown.items() if k != "facets"}
+    out = node(body, f"dataset:{NS}:out")["data"]
+    assert out["tags"] == ["PII"]
+    assert [f["tags"] for f in out["fields"]] == [[], ["PII"]]
+    assert f"dataset:{NS}:gone" not in node_ids(body)

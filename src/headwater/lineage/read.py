@@ -120,7 +120,7 @@ def dataset_row(connection: Connection, namespace: str, name: str) -> Any:
 
 
 def render_datasets(
-    connection: Connection, rows: Sequence[Any], ns_names: dict[int, str], *, with_facets: bool
+    connection: Connection, rows: Sequence[Any], ns_names: dict[int, str]
 ) -> list[dict[str, Any]]:
     ids = [r.id for r in rows]
     dataset_tag_map = _tags_by(connection, dataset_tags, dataset_tags.c.dataset_id, ids)
@@ -134,7 +134,6 @@ def render_datasets(
             ns_names[r.namespace_id],
             tags=dataset_tag_map.get(r.id, []),
             field_tags=per_dataset.get(r.id, {}),
-            with_facets=with_facets,
         )
         for r in rows
     ]
@@ -152,7 +151,7 @@ def namespace_names(connection: Connection, ids: Iterable[int]) -> dict[int, str
 
 def get_dataset(connection: Connection, namespace: str, name: str) -> dict[str, Any]:
     row = dataset_row(connection, namespace, name)
-    return render_datasets(connection, [row], {row.namespace_id: namespace}, with_facets=True)[0]
+    return render_datasets(connection, [row], {row.namespace_id: namespace})[0]
 
 
 def list_datasets(
@@ -164,31 +163,18 @@ def list_datasets(
         _page(select(datasets).where(where).order_by(datasets.c.name), limit, offset)
     ).all()
     return {
-        "datasets": render_datasets(connection, rows, {ns.id: namespace}, with_facets=True),
+        "datasets": render_datasets(connection, rows, {ns.id: namespace}),
         "totalCount": _count(connection, where, datasets),
     }
 
 
-def _runs_by_uuid(
-    connection: Connection, uuids: Iterable[str | None], *, summary: bool = False
-) -> dict[str, Any]:
-    """Rendered runs by id; ``summary`` renders `shapes.run_summary` without loading facets."""
+def _runs_by_uuid(connection: Connection, uuids: Iterable[str | None]) -> dict[str, Any]:
+    """Rendered runs by id."""
     wanted = {u for u in uuids if u}
     if not wanted:
         return {}
-    if not summary:
-        rows = connection.execute(select(runs).where(runs.c.uuid.in_(wanted))).all()
-        return {r["id"]: r for r in render_runs(connection, rows)}
-    lean = [c for c in runs.c if c.name != "facets"]
-    found = connection.execute(
-        select(*lean, namespaces.c.name.label("job_ns"), jobs.c.name.label("job_name"))
-        .join(jobs, jobs.c.id == runs.c.job_id)
-        .join(namespaces, namespaces.c.id == jobs.c.namespace_id)
-        .where(runs.c.uuid.in_(wanted))
-    )
-    return {
-        r.uuid: shapes.run_summary(r, job_namespace=r.job_ns, job_name=r.job_name) for r in found
-    }
+    rows = connection.execute(select(runs).where(runs.c.uuid.in_(wanted))).all()
+    return {r["id"]: r for r in render_runs(connection, rows)}
 
 
 def list_dataset_versions(
@@ -342,7 +328,6 @@ def render_jobs(
     rows: Sequence[Any],
     *,
     latest_runs: int = 1,
-    with_facets: bool = True,
 ) -> list[dict[str, Any]]:
     if not rows:
         return []
@@ -358,9 +343,7 @@ def render_jobs(
         )
     }
     if latest_runs == 1:
-        run_by_uuid = _runs_by_uuid(
-            connection, (r.latest_run_uuid for r in rows), summary=not with_facets
-        )
+        run_by_uuid = _runs_by_uuid(connection, (r.latest_run_uuid for r in rows))
         recent = {r.id: [run_by_uuid[r.latest_run_uuid]] for r in rows if r.latest_run_uuid}
     else:
         recent = {r.id: list_job_runs_rendered(connection, r.id, latest_runs, 0) for r in rows}
@@ -377,7 +360,6 @@ def render_jobs(
                 parent_uuid=parent.uuid if parent else None,
                 latest_runs=recent.get(r.id, []),
                 tags=tag_map.get(r.id, []),
-                with_facets=with_facets,
             )
         )
     return result
