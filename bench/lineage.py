@@ -818,8 +818,8 @@ def parse_args(argv: list[str] | None) -> Options:
     parser.add_argument(
         "--server-workers",
         type=int,
-        default=1,
-        help="headwater serve --workers (uvicorn processes); default 1",
+        default=2,
+        help="headwater serve --workers (uvicorn processes); default 2, one per core here",
     )
     parser.add_argument(
         "--keep-store",
