@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -481,21 +481,23 @@ class _Batch:
             found.update({(r.ns, r.name): r for r in rows})
         return found
 
-    def load_datasets(self, keys: set[DatasetKey], ns_ids: dict[str, int]) -> None:
-        rows = self.select_pairs(_SELECT_DATASETS, keys)
+    def rows_for(
+        self,
+        table: Table,
+        stmt: Any,
+        keys: set[tuple[str, str]],
+        new_row: Callable[[str, str], dict[str, Any]],
+    ) -> tuple[dict[tuple[str, str], Any], dict[int, dict[str, Any]]]:
+        """The dataset or job rows of ``keys`` (namespace, name), the missing ones created from
+        ``new_row(namespace, name)``, and their current facets by id."""
+        rows = self.select_pairs(stmt, keys)
         missing = keys - rows.keys()
         if missing:
-            for ns in sorted({ns for ns, _ in missing}):
-                self.sources.setdefault(ns, self.source_row(ns, ns))
             new = [
                 {
-                    "uuid": str(uuid.uuid4()),
-                    "namespace_id": ns_ids[ns],
+                    **new_row(ns, name),
                     "name": name,
-                    "type": "DB_TABLE",
-                    "physical_name": name,
-                    "source_name": ns,
-                    "fields": [],
+                    "uuid": str(uuid.uuid4()),
                     "facets": {},
                     "created_at": self.now,
                     "updated_at": self.now,
@@ -503,9 +505,22 @@ class _Batch:
                 }
                 for ns, name in sorted(missing)
             ]
-            self.c.execute(_insert_ignoring(self.c, datasets, ["namespace_id", "name"]), new)
-            rows.update(self.select_pairs(_SELECT_DATASETS, missing))
-        facets = self.facets("datasets", {r.id: r.facets_rev for r in rows.values()})
+            self.c.execute(_insert_ignoring(self.c, table, ["namespace_id", "name"]), new)
+            rows.update(self.select_pairs(stmt, missing))
+        return rows, self.facets(table.name, {r.id: r.facets_rev for r in rows.values()})
+
+    def load_datasets(self, keys: set[DatasetKey], ns_ids: dict[str, int]) -> None:
+        def new_dataset(ns: str, name: str) -> dict[str, Any]:
+            self.sources.setdefault(ns, self.source_row(ns, ns))
+            return {
+                "namespace_id": ns_ids[ns],
+                "type": "DB_TABLE",
+                "physical_name": name,
+                "source_name": ns,
+                "fields": [],
+            }
+
+        rows, facets = self.rows_for(datasets, _SELECT_DATASETS, keys, new_dataset)
         for key, r in rows.items():
             self.datasets[key] = _DatasetRow(
                 r.id,
@@ -518,27 +533,14 @@ class _Batch:
             )
 
     def load_jobs(self, simple_names: dict[JobKey, str], ns_ids: dict[str, int]) -> None:
-        keys = set(simple_names)
-        rows = self.select_pairs(_SELECT_JOBS, keys)
-        missing = keys - rows.keys()
-        if missing:
-            new = [
-                {
-                    "uuid": str(uuid.uuid4()),
-                    "namespace_id": ns_ids[ns],
-                    "name": name,
-                    "simple_name": simple_names[(ns, name)],
-                    "type": "BATCH",
-                    "facets": {},
-                    "created_at": self.now,
-                    "updated_at": self.now,
-                    "is_deleted": False,
-                }
-                for ns, name in sorted(missing)
-            ]
-            self.c.execute(_insert_ignoring(self.c, jobs, ["namespace_id", "name"]), new)
-            rows.update(self.select_pairs(_SELECT_JOBS, missing))
-        facets = self.facets("jobs", {r.id: r.facets_rev for r in rows.values()})
+        def new_job(ns: str, name: str) -> dict[str, Any]:
+            return {
+                "namespace_id": ns_ids[ns],
+                "simple_name": simple_names[(ns, name)],
+                "type": "BATCH",
+            }
+
+        rows, facets = self.rows_for(jobs, _SELECT_JOBS, set(simple_names), new_job)
         for (ns, name), r in rows.items():
             self.jobs[(ns, name)] = _JobRow(
                 r.id,
