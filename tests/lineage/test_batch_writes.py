@@ -3,8 +3,6 @@ per-event fallback keeps failures and concurrent runs isolated."""
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -16,7 +14,6 @@ from headwater.db.schema import run_io, runs
 from headwater.lineage import LineageWriter, validate_event
 from headwater.lineage.apply import EventOutcome
 from headwater.lineage.events import LineageEvent
-from headwater.lineage.writer import apply_event
 from tests.lineage.events_factory import (
     column_lineage_facet,
     dataset,
@@ -25,6 +22,7 @@ from tests.lineage.events_factory import (
     run_event,
     schema_facet,
 )
+from tests.lineage.races import race_behind
 
 
 @contextmanager
@@ -114,21 +112,9 @@ def test_a_batch_racing_another_writer_for_a_run_loses_no_event(database: Databa
         run_event("COMPLETE", run_id=run_id, job="race", minute=1, outputs=[dataset("b")])
     )
     other = validate_event(run_event("START", job="bystander", outputs=[dataset("c")]))
-    outcome: list[list[EventOutcome] | BaseException] = []
-
-    def send_batch() -> None:
-        try:
-            outcome.append(LineageWriter(database).write_batch([complete, other]))
-        except BaseException as exc:  # reported to the test thread below
-            outcome.append(exc)
-
-    with database.write() as connection:
-        assert apply_event(connection, start).stored
-        racer = threading.Thread(target=send_batch)
-        racer.start()
-        time.sleep(0.5)  # the racer is now blocked behind this open transaction
-        assert outcome == []
-    racer.join(timeout=30)
+    outcome = race_behind(
+        database, start, lambda: LineageWriter(database).write_batch([complete, other])
+    )
 
     assert outcome == [[EventOutcome(stored=True), EventOutcome(stored=True)]]
     with database.read() as connection:

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import threading
-import time
-
 from sqlalchemy import select
 
 from headwater.db import Database
 from headwater.db.schema import run_io, runs
 from headwater.lineage import LineageWriter, validate_event
 from headwater.lineage.apply import EventOutcome
-from headwater.lineage.writer import apply_event
 from tests.lineage.events_factory import dataset, new_run_id, run_event
+from tests.lineage.races import race_behind
 
 
 def test_a_runs_complete_racing_its_start_is_applied_not_lost(database: Database) -> None:
@@ -23,21 +20,7 @@ def test_a_runs_complete_racing_its_start_is_applied_not_lost(database: Database
     complete = validate_event(
         run_event("COMPLETE", run_id=run_id, job="race", minute=1, outputs=[dataset("b")])
     )
-    outcome: list[EventOutcome | BaseException] = []
-
-    def send_complete() -> None:
-        try:
-            outcome.append(LineageWriter(database).write(complete))
-        except BaseException as exc:  # reported to the test thread below
-            outcome.append(exc)
-
-    with database.write() as connection:
-        assert apply_event(connection, start).stored
-        racer = threading.Thread(target=send_complete)
-        racer.start()
-        time.sleep(0.5)  # the racer is now blocked behind this open transaction
-        assert outcome == []
-    racer.join(timeout=30)
+    outcome = race_behind(database, start, lambda: LineageWriter(database).write(complete))
 
     assert outcome == [EventOutcome(stored=True)]
     with database.read() as connection:
