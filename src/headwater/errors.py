@@ -6,6 +6,8 @@
     ├── DatabaseBusyError    503   no write slot in time (SQLite: another writer held it)
     ├── BadRequestError      400   malformed input (names the field)
     │   └── PayloadTooLargeError 413
+    ├── UnauthorizedError    401   no token, or one that is invalid, expired or revoked
+    ├── ForbiddenError       403   a valid token whose role may not do this
     └── NotFoundError        404   an unknown namespace, dataset, job, run or version
 
 The server maps each one to Marquez's error body ``{"code": N, "message": "..."}`` in one
@@ -48,6 +50,24 @@ class BadRequestError(HeadwaterError):
 
 class PayloadTooLargeError(BadRequestError):
     status = 413
+
+
+class UnauthorizedError(HeadwaterError):
+    """``reason`` is a short word for metrics and the audit log: missing, invalid, expired..."""
+
+    status = 401
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class ForbiddenError(HeadwaterError):
+    status = 403
+
+    def __init__(self, message: str, reason: str = "role") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class NotFoundError(HeadwaterError):

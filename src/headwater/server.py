@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import gc
+import ipaddress
 import logging
 
-from fastapi import FastAPI, Request
+import orjson
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from headwater import __version__
+from headwater import __version__, audit, auth, lineage
+from headwater.access_rules import ROUTE_RULES
 from headwater.config import Settings, load_settings
 from headwater.db import Database, ensure_migrated
-from headwater.errors import HeadwaterError
-from headwater.lineage import EncodedSlashMiddleware, LineageService, error_body, router
+from headwater.errors import ConfigError, HeadwaterError
+from headwater.http_guards import BodyLimit, SecurityHeaders
+from headwater.responses import error_body
 
 log = logging.getLogger("headwater.server")
 
@@ -31,24 +37,45 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     """Build the app for ``settings``; refuses an un-migrated database."""
     database = database or Database(settings.resolved_database_url)
     ensure_migrated(database)
+    access = auth.AccessControl(rules=ROUTE_RULES, database=database, enabled=settings.auth_enabled)
     app = FastAPI(
         title="headwater",
         version=__version__,
         description="OpenLineage ingestion and a Marquez-compatible lineage API.",
+        dependencies=[Depends(access)],
     )
     app.state.settings = settings
     app.state.database = database
-    app.state.lineage = LineageService(
+    app.state.lineage = lineage.LineageService(
         database, max_body_bytes=settings.max_body_bytes, max_nodes=settings.lineage_max_nodes
     )
-    app.include_router(router)
-    app.add_middleware(EncodedSlashMiddleware)
+    app.state.audit = audit.AuditService(database, signing_key(settings))
+    app.include_router(lineage.router)
+    app.include_router(audit.router)
+
+    @app.get("/metrics", tags=["Operations"])
+    def metrics() -> Response:
+        """Prometheus exposition of this process's counters."""
+        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+    # Outermost last: CORS answers preflights before anything asks for a token.
+    app.add_middleware(lineage.EncodedSlashMiddleware)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Content-Encoding"],
+        )
 
     @app.exception_handler(HeadwaterError)
     async def _headwater_error(_: Request, exc: HeadwaterError) -> Response:
         if exc.status >= 500:
             log.error("request failed: %s", exc.message)
-        return error_body(exc.status, exc.message)
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return error_body(exc.status, exc.message, headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> Response:
@@ -65,6 +92,13 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
         return error_body(500, f"internal error: {type(exc).__name__}")
 
     return app
+
+
+def signing_key(settings: Settings) -> audit.SigningKey:
+    configured = settings.audit_signing_key
+    return audit.load_signing_key(
+        configured.get_secret_value() if configured else None, settings.home
+    )
 
 
 def tune_garbage_collector() -> None:
@@ -86,3 +120,47 @@ def app_from_environment() -> FastAPI:
     app = create_app(load_settings())
     tune_garbage_collector()
     return app
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # any other host name may resolve to anything
+        return False
+
+
+def check_bind(settings: Settings, *, insecure: bool) -> str | None:
+    """Refuse to serve a non-loopback address without auth; ``--insecure`` makes it a warning."""
+    if settings.auth_enabled or is_loopback(settings.host):
+        return None
+    message = (
+        f"{settings.host} is not a loopback address and auth is off: anyone who can reach it "
+        "could read and change everything"
+    )
+    if not insecure:
+        raise ConfigError(
+            "host",
+            f"{message}; set HEADWATER_AUTH_ENABLED=true (and create tokens), or pass "
+            "--insecure to serve it anyway",
+        )
+    return f"serving without auth on {settings.host} (--insecure): {message}"
+
+
+def record_configuration(database: Database, settings: Settings, actor: str) -> bool:
+    """Audit the effective settings when they differ from the last recorded ones."""
+    current = settings.model_dump(mode="json", exclude={"audit_signing_key"})
+    current["database_url"] = database.write_engine.url.render_as_string(hide_password=True)
+    current["audit_signing_key_id"] = signing_key(settings).key_id  # rotation shows, the key not
+    with database.write() as connection:
+        last, _ = audit.list_entries(connection, action="config.change", limit=1)
+        before = orjson.loads(last[0].details).get("settings", {}) if last else {}
+        if before == current:
+            return False
+        changed = {k: [before.get(k), v] for k, v in current.items() if before.get(k) != v}
+        details = {"settings": current, "changed": changed}
+        audit.append(
+            connection, audit.AuditRecord("config.change", "config:settings", actor, details)
+        )
+    return True

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -62,6 +62,21 @@ class Settings(BaseSettings):
         ),
     )
     log_level: str = Field(default="info", description="Server log level.")
+    auth_enabled: bool = Field(
+        default=False,
+        description="Require an API token (Authorization: Bearer) on every non-public route. "
+        "Without it the server binds only a loopback address (unless serve --insecure).",
+    )
+    audit_signing_key: SecretStr | None = Field(
+        default=None,
+        description="Base64 Ed25519 private key that signs audit checkpoints "
+        "(`headwater audit keygen`); default: a key generated in <home>/audit-signing.key.",
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins allowed to call the API from a browser (CORS), e.g. "
+        '["https://lineage.example.com"]; default none.',
+    )
 
     @field_validator("database_url")
     @classmethod
@@ -79,6 +94,16 @@ class Settings(BaseSettings):
         if value.lower() not in levels:
             raise ValueError(f"must be one of {', '.join(sorted(levels))}")
         return value.lower()
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if origin != "*" and not origin.startswith(("http://", "https://")):
+                raise ValueError(f"{origin!r} is not an origin like https://host[:port]")
+        if "*" in value:
+            raise ValueError("'*' is refused: list the origins that may call the API")
+        return value
 
     @property
     def resolved_database_url(self) -> str:

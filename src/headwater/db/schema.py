@@ -256,3 +256,65 @@ job_tags = Table(
     Column("tag_id", Integer, ForeignKey("tags.id"), primary_key=True),
     Column("tagged_at", UTCDateTime, nullable=False),
 )
+
+# -- audit trail and access control ----------------------------------------------------------
+
+# The tamper-evident log (headwater.audit). ``seq`` is given by the appender, 1, 2, 3, ... with
+# no gaps, so a missing entry is visible. ``time`` and ``details`` are kept as the exact text
+# that was hashed (ISO-8601 UTC with microseconds; canonical JSON), so verification rebuilds
+# the same bytes on either backend. Rows are never updated or deleted: triggers refuse it
+# (see migration 0002) and the application role has no such privileges on PostgreSQL.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("seq", BigId, primary_key=True, autoincrement=False),
+    Column("time", String(32), nullable=False),
+    Column("actor", String(256), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target", String(4096), nullable=False),
+    Column("details", Text, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Index(None, "target", "seq"),
+    Index(None, "actor", "seq"),
+    Index(None, "action", "seq"),
+    Index(None, "time"),
+)
+
+# Every other target an entry concerns (the datasets a lineage event read and wrote), so that
+# the history of one dataset is an index lookup. Derived from the entries' details; the
+# entries, not this index, are what verification proves.
+audit_refs = Table(
+    "audit_refs",
+    metadata,
+    Column("ref", String(4096), primary_key=True),
+    Column("seq", BigId, primary_key=True, autoincrement=False),
+)
+
+# Signed checkpoints: (tree size, Merkle root, time) signed with the Ed25519 audit key.
+audit_checkpoints = Table(
+    "audit_checkpoints",
+    metadata,
+    Column("tree_size", BigId, primary_key=True, autoincrement=False),
+    Column("root_hash", String(64), nullable=False),
+    Column("time", String(32), nullable=False),
+    Column("key_id", String(16), nullable=False),
+    Column("public_key", String(64), nullable=False),
+    Column("signature", String(128), nullable=False),
+)
+
+# API tokens (headwater.auth): only a SHA-256 of each token is stored.
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(16), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("created_by", String(256), nullable=False),
+    Column("expires_at", UTCDateTime),
+    Column("revoked_at", UTCDateTime),
+    Column("revoked_by", String(256)),
+)

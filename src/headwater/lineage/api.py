@@ -11,6 +11,9 @@ from fastapi import APIRouter, Body, Query, Request, Response
 from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 
+from headwater import audit
+from headwater.audit import AuditRecord
+from headwater.auth import actor_of
 from headwater.db import Database
 from headwater.errors import BadRequestError, DatabaseNotReadyError
 from headwater.lineage import edits, read, shapes
@@ -57,9 +60,19 @@ def _read(request: Request, query: Callable[[Connection], Any]) -> OrjsonRespons
         return OrjsonResponse(query(connection))
 
 
-def _write(request: Request, change: Callable[[Connection], Any]) -> OrjsonResponse:
+def _write(
+    request: Request,
+    change: Callable[[Connection], Any],
+    action: str,
+    target: str,
+    details: dict[str, Any] | None = None,
+) -> OrjsonResponse:
+    """Make ``change`` and record it in the audit log, in one transaction."""
+    record = AuditRecord(action, target, actor_of(request.state), details or {})
     with _service(request).writing() as connection:
-        return OrjsonResponse(change(connection))
+        answer = change(connection)
+        audit.append(connection, record)
+        return OrjsonResponse(answer)
 
 
 router = APIRouter(prefix="/api/v1", default_response_class=OrjsonResponse)
@@ -74,7 +87,7 @@ async def post_lineage(request: Request) -> Response:
     service = _service(request)
     body = await read_body(request, service.max_body_bytes)
     event = validate_event(decode_json(body))
-    await run_in_threadpool(service.writer.write, event)
+    await run_in_threadpool(service.writer.write, event, actor_of(request.state))
     return Response(status_code=201)
 
 
@@ -93,7 +106,9 @@ async def post_lineage_batch(request: Request) -> OrjsonResponse:
             valid.append((index, validate_event(item)))
         except BadRequestError as exc:
             failed.append({"index": index, "reason": exc.message, "retriable": False})
-    outcomes = await run_in_threadpool(service.writer.write_batch, [e for _, e in valid])
+    outcomes = await run_in_threadpool(
+        service.writer.write_batch, [e for _, e in valid], actor_of(request.state)
+    )
     for (index, _), outcome in zip(valid, outcomes, strict=True):
         if outcome.reason is not None:
             failed.append(
@@ -186,13 +201,23 @@ def put_namespace(
     if description is not None and not isinstance(description, str):
         raise BadRequestError("must be a string", "description")
     return _write(
-        request, lambda c: shapes.namespace(edits.put_namespace(c, namespace, owner, description))
+        request,
+        lambda c: shapes.namespace(edits.put_namespace(c, namespace, owner, description)),
+        "namespace.put",
+        f"namespace:{namespace}",
+        {"ownerName": owner, "description": description},
     )
 
 
 @router.delete("/namespaces/{namespace}", tags=["Namespaces"])
 def delete_namespace(request: Request, namespace: Name) -> OrjsonResponse:
-    return _write(request, lambda c: shapes.namespace(edits.delete_namespace(c, namespace)))
+    return _write(
+        request,
+        lambda c: shapes.namespace(edits.delete_namespace(c, namespace)),
+        "namespace.delete",
+        f"namespace:{namespace}",
+        {"soft": True},
+    )
 
 
 @router.get("/sources", tags=["Sources"])
@@ -217,7 +242,13 @@ def put_tag(
     description = (body or {}).get("description")
     if description is not None and not isinstance(description, str):
         raise BadRequestError("must be a string", "description")
-    return _write(request, lambda c: edits.put_tag(c, tag, description))
+    return _write(
+        request,
+        lambda c: edits.put_tag(c, tag, description),
+        "tag.put",
+        f"tag:{tag}",
+        {"description": description},
+    )
 
 
 # -- datasets --------------------------------------------------------------------------------
@@ -248,12 +279,24 @@ def get_dataset_versions(
 
 @router.post("/namespaces/{namespace}/datasets/{dataset}/tags/{tag}", tags=["Datasets"])
 def tag_dataset(request: Request, namespace: Name, dataset: Name, tag: Name) -> OrjsonResponse:
-    return _write(request, lambda c: edits.tag_dataset(c, namespace, dataset, tag))
+    return _write(
+        request,
+        lambda c: edits.tag_dataset(c, namespace, dataset, tag),
+        "dataset.tag",
+        f"dataset:{namespace}:{dataset}",
+        {"tag": tag},
+    )
 
 
 @router.delete("/namespaces/{namespace}/datasets/{dataset}/tags/{tag}", tags=["Datasets"])
 def untag_dataset(request: Request, namespace: Name, dataset: Name, tag: Name) -> OrjsonResponse:
-    return _write(request, lambda c: edits.tag_dataset(c, namespace, dataset, tag, remove=True))
+    return _write(
+        request,
+        lambda c: edits.tag_dataset(c, namespace, dataset, tag, remove=True),
+        "dataset.untag",
+        f"dataset:{namespace}:{dataset}",
+        {"tag": tag},
+    )
 
 
 @router.post(
@@ -262,7 +305,13 @@ def untag_dataset(request: Request, namespace: Name, dataset: Name, tag: Name) -
 def tag_field(
     request: Request, namespace: Name, dataset: Name, field: Name, tag: Name
 ) -> OrjsonResponse:
-    return _write(request, lambda c: edits.tag_dataset(c, namespace, dataset, tag, field=field))
+    return _write(
+        request,
+        lambda c: edits.tag_dataset(c, namespace, dataset, tag, field=field),
+        "field.tag",
+        f"dataset:{namespace}:{dataset}",
+        {"field": field, "tag": tag},
+    )
 
 
 @router.delete(
@@ -274,6 +323,9 @@ def untag_field(
     return _write(
         request,
         lambda c: edits.tag_dataset(c, namespace, dataset, tag, field=field, remove=True),
+        "field.untag",
+        f"dataset:{namespace}:{dataset}",
+        {"field": field, "tag": tag},
     )
 
 
@@ -284,7 +336,13 @@ def get_dataset(request: Request, namespace: Name, dataset: Name) -> OrjsonRespo
 
 @router.delete("/namespaces/{namespace}/datasets/{dataset}", tags=["Datasets"])
 def delete_dataset(request: Request, namespace: Name, dataset: Name) -> OrjsonResponse:
-    return _write(request, lambda c: edits.delete_dataset(c, namespace, dataset))
+    return _write(
+        request,
+        lambda c: edits.delete_dataset(c, namespace, dataset),
+        "dataset.delete",
+        f"dataset:{namespace}:{dataset}",
+        {"soft": True},
+    )
 
 
 # -- jobs and runs ---------------------------------------------------------------------------
@@ -323,12 +381,24 @@ def get_job_versions(
 
 @router.post("/namespaces/{namespace}/jobs/{job}/tags/{tag}", tags=["Jobs"])
 def tag_job(request: Request, namespace: Name, job: Name, tag: Name) -> OrjsonResponse:
-    return _write(request, lambda c: edits.tag_job(c, namespace, job, tag))
+    return _write(
+        request,
+        lambda c: edits.tag_job(c, namespace, job, tag),
+        "job.tag",
+        f"job:{namespace}:{job}",
+        {"tag": tag},
+    )
 
 
 @router.delete("/namespaces/{namespace}/jobs/{job}/tags/{tag}", tags=["Jobs"])
 def untag_job(request: Request, namespace: Name, job: Name, tag: Name) -> OrjsonResponse:
-    return _write(request, lambda c: edits.tag_job(c, namespace, job, tag, remove=True))
+    return _write(
+        request,
+        lambda c: edits.tag_job(c, namespace, job, tag, remove=True),
+        "job.untag",
+        f"job:{namespace}:{job}",
+        {"tag": tag},
+    )
 
 
 @router.get("/namespaces/{namespace}/jobs/{job}", tags=["Jobs"])
@@ -338,7 +408,13 @@ def get_job(request: Request, namespace: Name, job: Name) -> OrjsonResponse:
 
 @router.delete("/namespaces/{namespace}/jobs/{job}", tags=["Jobs"])
 def delete_job(request: Request, namespace: Name, job: Name) -> OrjsonResponse:
-    return _write(request, lambda c: edits.delete_job(c, namespace, job))
+    return _write(
+        request,
+        lambda c: edits.delete_job(c, namespace, job),
+        "job.delete",
+        f"job:{namespace}:{job}",
+        {"soft": True},
+    )
 
 
 @router.get("/jobs/runs/{run_id}", tags=["Jobs"])

@@ -3,31 +3,19 @@
 from __future__ import annotations
 
 import zlib
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import unquote
 
-import orjson
 from fastapi import Path, Request
-from fastapi.responses import JSONResponse
 from pydantic import AfterValidator
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from headwater.errors import BadRequestError, PayloadTooLargeError
+from headwater.responses import OrjsonResponse as OrjsonResponse
+from headwater.responses import error_body as error_body
 
 # Stands in for a slash that was sent percent-encoded inside one path segment.
 SLASH = "\x00"
-
-
-class OrjsonResponse(JSONResponse):
-    """JSON via orjson: fast, and passes stored raw events through as ``orjson.Fragment``."""
-
-    def render(self, content: Any) -> bytes:
-        return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
-
-
-def error_body(status: int, message: str) -> OrjsonResponse:
-    """Marquez's error shape: ``{"code": N, "message": "..."}``."""
-    return OrjsonResponse({"code": status, "message": message}, status_code=status)
 
 
 async def read_body(request: Request, limit: int) -> bytes:

@@ -5,7 +5,8 @@ When another request created one of its runs meanwhile, the batch is applied aga
 now exists). When it fails with a storage error, the savepoint is rolled back and the events
 are applied again one per savepoint, so that the good events of a batch are stored even when
 others fail. Either way the batch is
-committed once: one fsync on SQLite instead of one per event.
+committed once: one fsync on SQLite instead of one per event. Each stored event gets its
+audit entry in the same savepoint as the event itself (`stored_event_records`).
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError, OperationalError
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
 
+from headwater import audit
 from headwater.db import Database
 from headwater.lineage.apply import EventOutcome, RunRace, apply_events
+from headwater.lineage.audit_records import stored_event_records
 from headwater.lineage.events import LineageEvent
 from headwater.lineage.facet_cache import FacetCache
 
@@ -48,35 +51,44 @@ class LineageWriter:
         wait=wait_exponential(multiplier=0.02, max=0.5),
         reraise=True,
     )
-    def write(self, event: LineageEvent) -> EventOutcome:
-        """Store one event in its own transaction."""
+    def write(self, event: LineageEvent, actor: str = "anonymous") -> EventOutcome:
+        """Store one event in its own transaction; ``actor`` is who sent it (for the audit)."""
         with self.database.write() as connection:
-            return apply_events(connection, [event], self.cache)[0]
+            return self._apply(connection, [event], actor)[0]
 
-    def write_batch(self, events: Sequence[LineageEvent]) -> list[EventOutcome]:
+    def write_batch(
+        self, events: Sequence[LineageEvent], actor: str = "anonymous"
+    ) -> list[EventOutcome]:
         """Store events in one transaction; failures stay isolated to their event."""
         try:
             with self.database.write() as connection:
                 for _ in range(RACE_ATTEMPTS):
                     try:
                         with connection.begin_nested():
-                            return apply_events(connection, events, self.cache)
+                            return self._apply(connection, events, actor)
                     except RunRace:
                         continue  # that run exists now: apply the batch again
                     except DBAPIError:
                         break  # find the failing events: one savepoint each
-                return [self._isolated(connection, event) for event in events]
+                return [self._isolated(connection, event, actor) for event in events]
         except DBAPIError as exc:
             # The commit itself failed: nothing of this batch is stored.
             reason = _db_reason(exc)
             return [EventOutcome(False, reason=reason, retriable=True) for _ in events]
 
-    def _isolated(self, connection: Connection, event: LineageEvent) -> EventOutcome:
+    def _apply(
+        self, connection: Connection, events: Sequence[LineageEvent], actor: str
+    ) -> list[EventOutcome]:
+        outcomes = apply_events(connection, events, self.cache)
+        audit.append(connection, *stored_event_records(events, outcomes, actor))
+        return outcomes
+
+    def _isolated(self, connection: Connection, event: LineageEvent, actor: str) -> EventOutcome:
         """One event in its own savepoint; a run created concurrently is applied again."""
         for _ in range(RACE_ATTEMPTS):
             try:
                 with connection.begin_nested():
-                    return apply_events(connection, [event], self.cache)[0]
+                    return self._apply(connection, [event], actor)[0]
             except RunRace:
                 continue
             except DBAPIError as exc:

@@ -1,45 +1,24 @@
-"""The ``headwater`` command line: composition only.
-
-Exit codes: 0 success, 1 a headwater error (the message says what to do), 2 bad usage or an
-invalid setting.
-"""
+"""The root command and the database and server commands."""
 
 from __future__ import annotations
 
 import os
-import sys
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from headwater import __version__
-from headwater.config import Settings, load_settings
-from headwater.errors import ConfigError, HeadwaterError
-
-console = Console()
-err_console = Console(stderr=True)
-
-app = typer.Typer(
-    help="headwater: lakehouse pipelines that record everything they do.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
+from headwater.cli.common import (
+    app,
+    cli_actor,
+    console,
+    db_app,
+    err_console,
+    fail,
+    settings_or_exit,
 )
-db_app = typer.Typer(help="The metadata database.", no_args_is_help=True)
-app.add_typer(db_app, name="db")
-
-
-def _fail(exc: HeadwaterError) -> NoReturn:
-    err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False)
-    raise typer.Exit(2 if isinstance(exc, ConfigError) else 1)
-
-
-def _settings(**overrides: object) -> Settings:
-    try:
-        return load_settings(**{k: v for k, v in overrides.items() if v is not None})
-    except ConfigError as exc:
-        _fail(exc)
+from headwater.errors import HeadwaterError
 
 
 @app.callback(invoke_without_command=True)
@@ -56,14 +35,14 @@ def db_upgrade() -> None:
     """Apply the metadata database migrations (safe to run again)."""
     from headwater.db import Database, current_revision, upgrade
 
-    settings = _settings()
+    settings = settings_or_exit()
     try:
         database = Database(settings.resolved_database_url)
         before = current_revision(database)
         upgrade(database)
         after = current_revision(database)
     except HeadwaterError as exc:
-        _fail(exc)
+        fail(exc)
     url = database.write_engine.url.render_as_string(hide_password=True)
     if before == after:
         console.print(f"{url}: already at revision {after}")
@@ -81,12 +60,12 @@ def db_status(
 
     from headwater.db import Database, current_revision, head_revision
 
-    settings = _settings()
+    settings = settings_or_exit()
     try:
         database = Database(settings.resolved_database_url)
         current = current_revision(database)
     except HeadwaterError as exc:
-        _fail(exc)
+        fail(exc)
     head = head_revision()
     url = database.write_engine.url.render_as_string(hide_password=True)
     if as_json:
@@ -107,17 +86,33 @@ def serve(
     workers: Annotated[
         int | None, typer.Option(help="Server processes, e.g. one per core [default: 1].")
     ] = None,
+    insecure: Annotated[
+        bool,
+        typer.Option(
+            "--insecure", help="Serve a non-loopback address without auth (prints a warning)."
+        ),
+    ] = False,
 ) -> None:
-    """Run the lineage API server (refuses an un-migrated database)."""
+    """Run the API server (refuses an un-migrated database, and a non-loopback address
+    without auth unless --insecure)."""
     import uvicorn
 
-    from headwater.server import create_app, tune_garbage_collector
+    from headwater.server import (
+        check_bind,
+        create_app,
+        record_configuration,
+        tune_garbage_collector,
+    )
 
-    settings = _settings(host=host, port=port, workers=workers)
+    settings = settings_or_exit(host=host, port=port, workers=workers)
     try:
+        warning = check_bind(settings, insecure=insecure)
         application = create_app(settings)  # also checks the database before forking
+        record_configuration(application.state.database, settings, cli_actor())
     except HeadwaterError as exc:
-        _fail(exc)
+        fail(exc)
+    if warning:
+        err_console.print(f"[bold yellow]warning:[/] {warning}", highlight=False)
     if settings.workers == 1:
         tune_garbage_collector()
         uvicorn.run(
@@ -146,17 +141,18 @@ def demo(
     from headwater.db import Database, upgrade
     from headwater.demo import sample_events
     from headwater.lineage import LineageWriter, validate_event
-    from headwater.server import create_app, tune_garbage_collector
+    from headwater.server import create_app, record_configuration, tune_garbage_collector
 
-    settings = _settings(port=port, host="127.0.0.1")
+    settings = settings_or_exit(port=port, host="127.0.0.1")
     try:
         database = Database(settings.resolved_database_url)
         upgrade(database)
         events = [validate_event(e) for e in sample_events()]
-        outcomes = LineageWriter(database).write_batch(events)
+        outcomes = LineageWriter(database).write_batch(events, cli_actor())
         application = create_app(settings, database)
+        record_configuration(database, settings, cli_actor())
     except HeadwaterError as exc:
-        _fail(exc)
+        fail(exc)
     stored = sum(o.stored for o in outcomes)
     base = f"http://{settings.host}:{settings.port}"
     console.print(
@@ -175,11 +171,3 @@ def demo(
     )
     tune_garbage_collector()
     uvicorn.run(application, host=settings.host, port=settings.port, log_level=settings.log_level)
-
-
-def main() -> None:
-    try:
-        app()
-    except HeadwaterError as exc:  # anything a command did not translate itself
-        err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False)
-        sys.exit(1)

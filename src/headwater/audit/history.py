@@ -1,0 +1,93 @@
+"""The story of one target from the audit log: who changed it, when, how, with which run.
+
+Entries follow a few conventions in ``details`` that this reads: ``run`` (the run id),
+``snapshot`` (an Iceberg snapshot id the change committed), and for lineage events
+``inputs`` / ``outputs`` as ``[{"dataset": "dataset:<ns>:<name>", "version": ...}]``. So a
+dataset's history lists every run that wrote it with the version (for headwater's own tables:
+the Iceberg snapshot id) it produced, and every delete or maintenance operation on it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection
+
+from headwater.audit.entries import AuditEntry
+from headwater.audit.log import list_entries
+
+PAGE = 10_000
+
+
+@dataclass(frozen=True)
+class HistoryItem:
+    seq: int
+    time: str
+    actor: str
+    action: str
+    role: str  # what the entry did to the target: wrote, read, changed
+    run: str | None
+    version: str | None
+    summary: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "time": self.time,
+            "actor": self.actor,
+            "action": self.action,
+            "role": self.role,
+            "run": self.run,
+            "version": self.version,
+            "summary": self.summary,
+        }
+
+
+def _version_in(items: Any, target: str) -> tuple[bool, str | None]:
+    for item in items if isinstance(items, list) else []:
+        if isinstance(item, dict) and item.get("dataset") == target:
+            version = item.get("version")
+            return True, None if version is None else str(version)
+    return False, None
+
+
+def _item(entry: AuditEntry, target: str) -> HistoryItem:
+    details: dict[str, Any] = orjson.loads(entry.details)
+    run = details.get("run")
+    run = None if run is None else str(run)
+    snapshot = details.get("snapshot")
+    version = None if snapshot is None else str(snapshot)
+    role = "changed"
+    wrote, written_version = _version_in(details.get("outputs"), target)
+    read, _ = _version_in(details.get("inputs"), target)
+    if wrote:
+        role, version = "wrote", written_version or version
+    elif read:
+        role = "read"
+    summary = details.get("eventType") or ", ".join(
+        f"{k}={v}" for k, v in details.items() if isinstance(v, str | int | bool)
+    )
+    return HistoryItem(
+        entry.seq, entry.time, entry.actor, entry.action, role, run, version, str(summary)
+    )
+
+
+def target_history(
+    connection: Connection, target: str, *, include_reads: bool = False
+) -> list[HistoryItem]:
+    """Every entry about ``target``, oldest first; reads by other jobs only if asked."""
+    items: list[HistoryItem] = []
+    offset = 0
+    while True:
+        page, total = list_entries(
+            connection, target=target, limit=PAGE, offset=offset, newest_first=False
+        )
+        for entry in page:
+            item = _item(entry, target)
+            if include_reads or item.role != "read":
+                items.append(item)
+        offset += len(page)
+        if offset >= total or not page:
+            return items

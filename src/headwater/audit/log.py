@@ -1,0 +1,173 @@
+"""Appending to the audit log, inside the caller's transaction, and reading it back.
+
+`append` is the one function every package calls to record a state change. It runs on the
+caller's connection, so the entry commits or rolls back with the change it records. Entries
+must form one chain, so appends are serialised: on SQLite every write transaction already
+holds the database's write lock (``BEGIN IMMEDIATE``); on PostgreSQL `append` takes a
+transaction-scoped advisory lock before it reads the head, held until the caller commits.
+Callers append last in their transaction, so the lock is held for the commit only, and since
+nothing waits for a row lock after taking it, it cannot close a deadlock cycle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Select, func, insert, or_, select, text
+
+from headwater.audit.entries import GENESIS_HASH, AuditEntry, AuditRecord, seal, utc_text
+from headwater.db.schema import audit_log, audit_refs
+
+# Any constant works; this one spells "hwaudit" so that it is recognisable in pg_locks.
+ADVISORY_LOCK_KEY = 0x6877_6175_6469_74
+_HEAD = select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
+_INSERT_ENTRY = insert(audit_log)
+_INSERT_REF = insert(audit_refs)
+_COLUMNS = (
+    audit_log.c.seq,
+    audit_log.c.time,
+    audit_log.c.actor,
+    audit_log.c.action,
+    audit_log.c.target,
+    audit_log.c.details,
+    audit_log.c.prev_hash,
+    audit_log.c.hash,
+)
+
+
+def append(connection: Connection, *records: AuditRecord) -> list[AuditEntry]:
+    """Append ``records`` to the log in order, in the caller's transaction; returns the entries."""
+    if not records:
+        return []
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
+    head = connection.execute(_HEAD).first()
+    seq, prev_hash = (int(head.seq), str(head.hash)) if head else (0, GENESIS_HASH)
+    # Taken after the lock, so times never go backwards along the chain.
+    now = utc_text(datetime.now(UTC))
+    entries: list[AuditEntry] = []
+    refs: list[dict[str, Any]] = []
+    for record in records:
+        seq += 1
+        entry = seal(record, seq, now, prev_hash)
+        entries.append(entry)
+        prev_hash = entry.hash
+        refs.extend({"ref": ref, "seq": seq} for ref in dict.fromkeys(record.refs))
+    connection.execute(
+        _INSERT_ENTRY,
+        [
+            {
+                "seq": e.seq,
+                "time": e.time,
+                "actor": e.actor,
+                "action": e.action,
+                "target": e.target,
+                "details": e.details,
+                "prev_hash": e.prev_hash,
+                "hash": e.hash,
+            }
+            for e in entries
+        ],
+    )
+    if refs:
+        connection.execute(_INSERT_REF, refs)
+    return entries
+
+
+def _entry(row: Any) -> AuditEntry:
+    return AuditEntry(
+        int(row.seq),
+        row.time,
+        row.actor,
+        row.action,
+        row.target,
+        row.details,
+        row.prev_hash,
+        row.hash,
+    )
+
+
+def log_size(connection: Connection) -> int:
+    """The number of entries (the highest ``seq``; verification checks there are no gaps)."""
+    return int(connection.execute(select(func.coalesce(func.max(audit_log.c.seq), 0))).scalar_one())
+
+
+def iter_entries(connection: Connection, *, batch: int = 10_000) -> Iterator[AuditEntry]:
+    """Every entry in ``seq`` order, fetched in batches by key (no long-lived cursor)."""
+    after = 0
+    query = select(*_COLUMNS).order_by(audit_log.c.seq).limit(batch)
+    while True:
+        rows = connection.execute(query.where(audit_log.c.seq > after)).all()
+        for row in rows:
+            yield _entry(row)
+        if len(rows) < batch:
+            return
+        after = int(rows[-1].seq)
+
+
+def entry_hashes(connection: Connection, size: int | None = None) -> list[str]:
+    """The hashes of the first ``size`` entries (all by default), in ``seq`` order."""
+    query = select(audit_log.c.hash).order_by(audit_log.c.seq)
+    if size is not None:
+        query = query.where(audit_log.c.seq <= size)
+    return list(connection.execute(query).scalars())
+
+
+def get_entry(connection: Connection, seq: int) -> AuditEntry | None:
+    row = connection.execute(select(*_COLUMNS).where(audit_log.c.seq == seq)).first()
+    return None if row is None else _entry(row)
+
+
+@dataclass(frozen=True)
+class Filters:
+    actor: str | None = None
+    action: str | None = None
+    target: str | None = None
+    after: datetime | None = None
+    before: datetime | None = None
+
+    def apply(self, query: Select[Any]) -> Select[Any]:
+        if self.actor is not None:
+            query = query.where(audit_log.c.actor == self.actor)
+        if self.action is not None:
+            # ``lineage`` matches ``lineage.event``: actions are dotted families.
+            query = query.where(
+                or_(
+                    audit_log.c.action == self.action,
+                    audit_log.c.action.startswith(f"{self.action}.", autoescape=True),
+                )
+            )
+        if self.target is not None:
+            referenced = select(audit_refs.c.seq).where(audit_refs.c.ref == self.target)
+            query = query.where(
+                or_(audit_log.c.target == self.target, audit_log.c.seq.in_(referenced))
+            )
+        if self.after is not None:
+            query = query.where(audit_log.c.time > utc_text(self.after))
+        if self.before is not None:
+            query = query.where(audit_log.c.time < utc_text(self.before))
+        return query
+
+
+def list_entries(
+    connection: Connection,
+    *,
+    actor: str | None = None,
+    action: str | None = None,
+    target: str | None = None,
+    after: datetime | None = None,
+    before: datetime | None = None,
+    limit: int = 100,
+    offset: int = 0,
+    newest_first: bool = True,
+) -> tuple[list[AuditEntry], int]:
+    """A page of entries matching the filters, and how many match in all."""
+    filters = Filters(actor, action, target, after, before)
+    order = audit_log.c.seq.desc() if newest_first else audit_log.c.seq
+    page = filters.apply(select(*_COLUMNS)).order_by(order).limit(limit).offset(offset)
+    counted = filters.apply(select(func.count()).select_from(audit_log))
+    entries = [_entry(row) for row in connection.execute(page)]
+    return entries, int(connection.execute(counted).scalar_one())
