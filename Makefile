@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-12)
 export HEADWATER_TEST_PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: help setup demo test lint typecheck bench-lineage clean
+.PHONY: help setup demo test lint typecheck bench-lineage bench-audit clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -31,6 +31,9 @@ test: lint  ## Lint, then the whole test suite on SQLite and PostgreSQL
 
 bench-lineage: setup  ## Lineage ingest and query benchmark; JSON to bench/results/
 	$(BIN)/python -m bench.lineage
+
+bench-audit: setup  ## Audit log append, verify, proof and overhead benchmark; JSON to bench/results/
+	$(BIN)/python -m bench.audit
 
 clean:  ## Remove the venv and local state
 	rm -rf $(VENV) .headwater .pytest_cache .mypy_cache .ruff_cache

@@ -110,6 +110,15 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
         yield fresh
 
 
+@pytest.fixture
+def pg_database(tmp_path: Path) -> Iterator[Database]:
+    """A fresh, migrated PostgreSQL database, for what only PostgreSQL has (TRUNCATE, roles)."""
+    with fresh_backend("postgresql", tmp_path, migrated=True) as fresh:
+        db = Database(fresh.url)
+        yield db
+        db.dispose()
+
+
 @pytest.fixture(params=BACKENDS)
 def empty_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     """A fresh database on each backend with no schema at all (no migration applied)."""
@@ -145,12 +154,19 @@ class LiveServer:
     log: Path
 
 
-@pytest.fixture
-def live_server(backend: Backend, tmp_path: Path) -> Iterator[LiveServer]:
-    """``headwater serve`` as a real process on a free loopback port."""
+@contextmanager
+def running_server(
+    backend: Backend, tmp_path: Path, env: dict[str, str] | None = None
+) -> Iterator[LiveServer]:
+    """``headwater serve`` as a real process on a free loopback port, with extra ``env``."""
     port = free_port()
-    log = tmp_path / "server.log"
-    env = {**os.environ, "HEADWATER_DATABASE_URL": backend.url, "HEADWATER_HOME": str(tmp_path)}
+    log = tmp_path / f"server-{port}.log"
+    env = {
+        **os.environ,
+        "HEADWATER_DATABASE_URL": backend.url,
+        "HEADWATER_HOME": str(tmp_path),
+        **(env or {}),
+    }
     with log.open("wb") as out:
         process = subprocess.Popen(
             [
@@ -188,6 +204,13 @@ def live_server(backend: Backend, tmp_path: Path) -> Iterator[LiveServer]:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+@pytest.fixture
+def live_server(backend: Backend, tmp_path: Path) -> Iterator[LiveServer]:
+    """``headwater serve`` as a real process on a free loopback port."""
+    with running_server(backend, tmp_path) as server:
+        yield server
 
 
 def reference_events(folder: str) -> list[tuple[str, Any]]:

@@ -21,7 +21,6 @@ ROUTE_RULES: Rules = {
     ("GET", "/api/v1/audit/checkpoint"): Open.PUBLIC,
     ("GET", "/openapi.json"): Open.PUBLIC,
     ("GET", "/docs"): Open.PUBLIC,
-    ("GET", "/docs/oauth2-redirect"): Open.PUBLIC,
     ("GET", "/redoc"): Open.PUBLIC,
     # lineage ingestion
     ("POST", "/api/v1/lineage"): Role.WRITER,

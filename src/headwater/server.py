@@ -10,6 +10,7 @@ import orjson
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
@@ -20,7 +21,7 @@ from headwater.config import Settings, load_settings
 from headwater.db import Database, ensure_migrated
 from headwater.errors import ConfigError, HeadwaterError
 from headwater.http_guards import BodyLimit, SecurityHeaders
-from headwater.responses import error_body
+from headwater.responses import OrjsonResponse, error_body
 
 log = logging.getLogger("headwater.server")
 
@@ -43,6 +44,10 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
         version=__version__,
         description="OpenLineage ingestion and a Marquez-compatible lineage API.",
         dependencies=[Depends(access)],
+        # Served below as API routes, so that access control sees them like every other.
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
     )
     app.state.settings = settings
     app.state.database = database
@@ -52,6 +57,18 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     app.state.audit = audit.AuditService(database, signing_key(settings))
     app.include_router(lineage.router)
     app.include_router(audit.router)
+
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi() -> Response:
+        return OrjsonResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> Response:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="headwater API")
+
+    @app.get("/redoc", include_in_schema=False)
+    def redoc() -> Response:
+        return get_redoc_html(openapi_url="/openapi.json", title="headwater API")
 
     @app.get("/metrics", tags=["Operations"])
     def metrics() -> Response:

@@ -114,12 +114,12 @@ def _broken_entry(
         return Finding(
             n - 1, Tamper.INSERTED, f"entry {n - 1} was inserted: entry {n} links past it"
         )
+    if following is not None and entry.prev_hash == following.hash:
+        return Finding(n, Tamper.REORDERED, f"entries {n} and {n + 1} were swapped")
     if following is not None and following.prev_hash == prev:
         return Finding(
             n, Tamper.INSERTED, f"entry {n} was inserted: entry {n + 1} links to entry {n - 1}"
         )
-    if following is not None and entry.prev_hash == following.hash:
-        return Finding(n, Tamper.REORDERED, f"entries {n} and {n + 1} were swapped")
     if _hashes_as(entry, n + 1):
         return Finding(
             n,
@@ -242,7 +242,13 @@ def verify_log(connection: Connection, copies: Sequence[AuditorCopy] = ()) -> Ve
     tree = merkle_tree(hashes)
     report = VerifyReport(entries=tree.size, root_hash=tree.root().hex())
     stored = stored_checkpoints(connection)
-    checks = [AuditorCopy(cp, source="stored checkpoint") for cp in stored] + list(copies)
+    # Copies with entry hashes first: they name the exact entry where a rewrite begins.
+    own = [AuditorCopy(cp, source="stored checkpoint") for cp in stored]
+    checks = [
+        *(c for c in copies if c.hashes is not None),
+        *own,
+        *(c for c in copies if c.hashes is None),
+    ]
     for copy in checks:
         problem = _check_checkpoint(report, tree, hashes, copy, stored)
         report.checkpoints_checked += 1

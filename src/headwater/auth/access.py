@@ -119,7 +119,8 @@ class AccessControl:
             {
                 "status": exc.status,
                 "reason": exc.reason,
-                "path": request.url.path,
+                # As sent: the decoded path carries routing placeholders for encoded slashes.
+                "path": request.scope.get("raw_path", b"").decode("latin-1") or request.url.path,
                 "client": request.client.host if request.client else None,
             },
         )

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 
@@ -20,7 +20,7 @@ from headwater.lineage import edits, read, shapes
 from headwater.lineage.column_graph import column_lineage_graph
 from headwater.lineage.events import LineageEvent, decode_json, validate_event
 from headwater.lineage.graph import Direction, lineage_graph
-from headwater.lineage.http import Name, OrjsonResponse, read_body
+from headwater.lineage.http import JsonObject, Name, OrjsonResponse, read_body
 from headwater.lineage.search import SearchFilter, SearchSort, search
 from headwater.lineage.writer import LineageWriter
 
@@ -191,9 +191,9 @@ def get_namespace(request: Request, namespace: Name) -> OrjsonResponse:
 
 
 @router.put("/namespaces/{namespace}", tags=["Namespaces"])
-def put_namespace(
-    request: Request, namespace: Name, body: Annotated[dict[str, Any], Body()]
-) -> OrjsonResponse:
+def put_namespace(request: Request, namespace: Name, body: JsonObject) -> OrjsonResponse:
+    if body is None:
+        raise BadRequestError('is required: {"ownerName": "...", "description": "..."}', "body")
     owner = body.get("ownerName")
     if not isinstance(owner, str) or not owner:
         raise BadRequestError("is required and must be a string", "ownerName")
@@ -236,9 +236,7 @@ def get_tags(request: Request, limit: Limit = 100, offset: Offset = 0) -> Orjson
 
 
 @router.put("/tags/{tag}", tags=["Tags"])
-def put_tag(
-    request: Request, tag: Name, body: Annotated[dict[str, Any] | None, Body()] = None
-) -> OrjsonResponse:
+def put_tag(request: Request, tag: Name, body: JsonObject) -> OrjsonResponse:
     description = (body or {}).get("description")
     if description is not None and not isinstance(description, str):
         raise BadRequestError("must be a string", "description")

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import zlib
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import unquote
 
-from fastapi import Path, Request
+import orjson
+from fastapi import Depends, Path, Request
 from pydantic import AfterValidator
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -50,6 +51,26 @@ async def read_body(request: Request, limit: int) -> bytes:
     if not decoder.eof:
         raise BadRequestError("body is not valid gzip: stream is truncated")
     return data
+
+
+async def _json_object(request: Request) -> dict[str, Any] | None:
+    """The body as a JSON object, or None when empty. A dependency rather than a FastAPI
+    ``Body()``, which FastAPI would parse before access control: a request without a token
+    must get 401, whatever its body."""
+    body = await read_body(request, request.app.state.lineage.max_body_bytes)
+    if not body.strip():
+        return None
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequestError(f"is not valid JSON: {exc}", "body") from None
+    if not isinstance(value, dict):
+        raise BadRequestError("must be a JSON object", "body")
+    return value
+
+
+# A JSON object body (None when empty), parsed after access control.
+JsonObject = Annotated[dict[str, Any] | None, Depends(_json_object)]
 
 
 def _restore_slashes(value: str) -> str:
