@@ -79,6 +79,45 @@ def db_status(
         raise typer.Exit(1)
 
 
+@db_app.command("app-role")
+def db_app_role(
+    role: Annotated[str, typer.Argument(help="The PostgreSQL role the servers connect as.")],
+    schema: Annotated[str, typer.Option(help="The schema headwater's tables are in.")] = "public",
+    execute: Annotated[
+        bool, typer.Option("--execute", help="Run the statements (as the tables' owner).")
+    ] = False,
+) -> None:
+    """Print (or with --execute, run) the grants that let ROLE use headwater on PostgreSQL
+    without the right to change or delete audit entries (docs/security.md)."""
+    from headwater import audit
+    from headwater.db import Database, app_role_statements
+    from headwater.errors import BadRequestError
+
+    settings = settings_or_exit()
+    database = Database(settings.resolved_database_url)
+    if database.backend != "postgresql":
+        fail(BadRequestError("app roles are a PostgreSQL feature", "HEADWATER_DATABASE_URL"))
+    statements = app_role_statements(database.write_engine.dialect, role, schema)
+    if not execute:
+        console.print("\n".join(f"{s};" for s in statements), highlight=False, soft_wrap=True)
+        err_console.print("dry run: add --execute to run these as the owner", highlight=False)
+        return
+    details = {"role": role, "schema": schema, "statements": statements}
+    try:
+        with database.write() as connection:
+            for statement in statements:
+                connection.exec_driver_sql(statement)
+            audit.append(
+                connection, audit.AuditRecord("db.grant", f"role:{role}", cli_actor(), details)
+            )
+    except Exception as exc:  # the driver's message names the missing role or privilege
+        reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+        fail(BadRequestError(reason, "role"))
+    finally:
+        database.dispose()
+    console.print(f"granted {role} the application privileges on {schema}", highlight=False)
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to bind [default: 127.0.0.1].")] = None,

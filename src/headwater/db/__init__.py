@@ -8,11 +8,13 @@ from headwater.db.migrate import head_revision as head_revision
 from headwater.db.migrate import upgrade as upgrade
 from headwater.db.pairs import only_pairs as only_pairs
 from headwater.db.pairs import pair_in as pair_in
+from headwater.db.roles import app_role_statements as app_role_statements
 from headwater.db.upsert import insert_for as insert_for
 from headwater.db.upsert import insert_ignore as insert_ignore
 
 __all__ = [
     "Database",
+    "app_role_statements",
     "current_revision",
     "ensure_migrated",
     "insert_for",
