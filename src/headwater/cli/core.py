@@ -204,6 +204,8 @@ def demo(
         f"  curl -s '{base}/api/v1/column-lineage?nodeId=datasetField:shop:marts.daily_revenue:revenue'\n"
         f"  curl -s '{base}/api/v1/search?q=orders'\n"
         f"  curl -s {base}/api/v1/namespaces/shop/datasets/marts.daily_revenue/versions\n"
+        f"  curl -s '{base}/api/v1/audit/history?target=dataset:shop:marts.daily_revenue'\n"
+        "  headwater audit verify\n"
         "\nServing until Ctrl-C.",
         highlight=False,
         soft_wrap=True,  # keep each command on one line, whatever the terminal width
