@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
-from headwater.audit.checkpoints import Checkpoint, checkpoint_now, log_tree
+from headwater.audit.checkpoints import Checkpoint, TreeCache, checkpoint_now
 from headwater.audit.entries import AuditEntry
 from headwater.audit.history import target_history
 from headwater.audit.log import get_entry, list_entries, log_size
@@ -23,10 +23,11 @@ class AuditService:
     def __init__(self, database: Database, key: SigningKey) -> None:
         self.database = database
         self.key = key
+        self.trees = TreeCache()
 
     def checkpoint(self) -> Checkpoint:
         with self.database.write() as connection:
-            return checkpoint_now(connection, self.key)
+            return checkpoint_now(connection, self.key, self.trees)
 
 
 def _service(request: Request) -> AuditService:
@@ -95,22 +96,23 @@ def get_inclusion_proof(
     ] = None,
 ) -> _Json:
     """RFC 6962 audit path of entry ``seq`` in the tree of the first ``treeSize`` entries."""
-    with _service(request).database.read() as connection:
+    service = _service(request)
+    with service.database.read() as connection:
         size = _tree_size(connection, tree_size, "treeSize")
         if seq > size:
             raise BadRequestError(f"must be at most treeSize ({size})", "seq")
         entry = get_entry(connection, seq)
         if entry is None:
             raise NotFoundError("audit entry", str(seq))
-        tree = log_tree(connection, size)
+        tree = service.trees.tree(connection, size)
     return _Json(
         {
             "seq": seq,
             "leafIndex": seq - 1,
             "treeSize": size,
             "entryHash": entry.hash,
-            "rootHash": tree.root().hex(),
-            "auditPath": [p.hex() for p in tree.inclusion_proof(seq - 1)],
+            "rootHash": tree.root(size).hex(),
+            "auditPath": [p.hex() for p in tree.inclusion_proof(seq - 1, size)],
         }
     )
 
@@ -122,17 +124,18 @@ def get_consistency_proof(
     second: Annotated[int | None, Query(ge=0, description="Default: the whole log.")] = None,
 ) -> _Json:
     """RFC 6962 proof that the tree of ``second`` entries extends the tree of ``first``."""
-    with _service(request).database.read() as connection:
+    service = _service(request)
+    with service.database.read() as connection:
         size = _tree_size(connection, second, "second")
         if first > size:
             raise BadRequestError(f"must be at most second ({size})", "first")
-        tree = log_tree(connection, size)
+        tree = service.trees.tree(connection, size)
     return _Json(
         {
             "first": first,
             "second": size,
             "firstRootHash": tree.root(first).hex(),
-            "secondRootHash": tree.root().hex(),
+            "secondRootHash": tree.root(size).hex(),
             "proof": [p.hex() for p in tree.consistency_proof(first, size)],
         }
     )

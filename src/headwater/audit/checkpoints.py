@@ -15,6 +15,7 @@ single entries, and check both without trusting the server.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -26,7 +27,7 @@ from headwater.audit.log import entry_hashes, log_size
 from headwater.audit.merkle import MerkleTree, leaf_hash
 from headwater.audit.signing import SigningKey, key_id, verify_signature
 from headwater.db import insert_ignore
-from headwater.db.schema import audit_checkpoints
+from headwater.db.schema import audit_checkpoints, audit_log
 from headwater.errors import BadRequestError
 
 HEADER = "headwater audit checkpoint v1"
@@ -99,6 +100,35 @@ def log_tree(connection: Connection, size: int | None = None) -> MerkleTree:
     return merkle_tree(entry_hashes(connection, size))
 
 
+class TreeCache:
+    """The log's Merkle tree, kept between requests of one server process.
+
+    The log only grows, so a tree of ``n`` entries answers roots and proofs for every size up
+    to ``n``; a larger size reads only the hashes added since. (Verification never uses this:
+    it rereads the whole log.)
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._leaves: list[bytes] = []
+        self._tree = MerkleTree([])
+
+    def tree(self, connection: Connection, size: int) -> MerkleTree:
+        with self._lock:
+            if size > self._tree.size:
+                known = len(self._leaves)
+                query = (
+                    select(audit_log.c.hash)
+                    .where(audit_log.c.seq > known, audit_log.c.seq <= size)
+                    .order_by(audit_log.c.seq)
+                )
+                self._leaves.extend(
+                    leaf_hash(leaf_data(h)) for h in connection.execute(query).scalars()
+                )
+                self._tree = MerkleTree(self._leaves)
+            return self._tree
+
+
 def sign_checkpoint(key: SigningKey, tree_size: int, root: bytes, moment: datetime) -> Checkpoint:
     unsigned = Checkpoint(tree_size, root.hex(), utc_text(moment), key.key_id, key.public_key, "")
     return Checkpoint(
@@ -129,7 +159,9 @@ def latest_checkpoint(connection: Connection) -> Checkpoint | None:
     return None if row is None else _row_checkpoint(row)
 
 
-def checkpoint_now(connection: Connection, key: SigningKey) -> Checkpoint:
+def checkpoint_now(
+    connection: Connection, key: SigningKey, trees: TreeCache | None = None
+) -> Checkpoint:
     """A signed checkpoint of the whole log as it is, stored; the stored one if none is newer.
 
     Run it in a write transaction: the checkpoint covers exactly the entries committed before.
@@ -138,7 +170,8 @@ def checkpoint_now(connection: Connection, key: SigningKey) -> Checkpoint:
     latest = latest_checkpoint(connection)
     if latest is not None and latest.tree_size == size and latest.key_id == key.key_id:
         return latest
-    checkpoint = sign_checkpoint(key, size, log_tree(connection, size).root(), datetime.now(UTC))
+    tree = trees.tree(connection, size) if trees is not None else log_tree(connection, size)
+    checkpoint = sign_checkpoint(key, size, tree.root(size), datetime.now(UTC))
     row = {
         "tree_size": checkpoint.tree_size,
         "root_hash": checkpoint.root_hash,

@@ -20,7 +20,7 @@ one whenever ``GET /api/v1/audit/checkpoint`` is asked and the log has grown).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -233,10 +233,30 @@ def _matches(tree: MerkleTree, checkpoint: Checkpoint) -> bool:
     )
 
 
-def verify_log(connection: Connection, copies: Sequence[AuditorCopy] = ()) -> VerifyReport:
-    """Check the chain, the log's stored checkpoints and the auditor's ``copies``."""
+def _counted(
+    entries: Iterable[AuditEntry], progress: Callable[[int], None], every: int = 10_000
+) -> Iterator[AuditEntry]:
+    done = 0
+    for entry in entries:
+        yield entry
+        done += 1
+        if done % every == 0:
+            progress(every)
+    progress(done % every)
+
+
+def verify_log(
+    connection: Connection,
+    copies: Sequence[AuditorCopy] = (),
+    progress: Callable[[int], None] | None = None,
+) -> VerifyReport:
+    """Check the chain, the log's stored checkpoints and the auditor's ``copies``;
+    ``progress`` is told how many more entries were checked, now and then."""
     hashes: list[str] = []
-    finding = check_chain(iter_entries(connection), hashes)
+    entries: Iterable[AuditEntry] = iter_entries(connection)
+    if progress is not None:
+        entries = _counted(entries, progress)
+    finding = check_chain(entries, hashes)
     if finding is not None:
         return VerifyReport(entries=len(hashes), root_hash=None, finding=finding)
     tree = merkle_tree(hashes)

@@ -53,8 +53,9 @@ def verify(
     except HeadwaterError as exc:
         fail(exc)
     database = migrated_database(settings_or_exit())
-    with database.read() as connection:
-        report = audit.verify_log(connection, copies)
+    with database.read() as connection, Progress(console=err_console, transient=True) as bar:
+        task = bar.add_task("verifying", total=audit.log_size(connection))
+        report = audit.verify_log(connection, copies, lambda n: bar.advance(task, n))
     database.dispose()
     if as_json:
         print_json(report.as_json())
