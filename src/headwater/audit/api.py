@@ -145,9 +145,8 @@ def get_consistency_proof(
 def get_history(
     request: Request,
     target: Annotated[str, Query(min_length=1, description="e.g. dataset:<ns>:<name>")],
-    reads: Annotated[bool, Query(description="Also list runs that read it.")] = False,
 ) -> _Json:
     """The story of one target, oldest first: runs that wrote it (with versions), deletes..."""
     with _service(request).database.read() as connection:
-        items = target_history(connection, target, include_reads=reads)
+        items = target_history(connection, target)
     return _Json({"target": target, "history": [i.as_json() for i in items]})

@@ -27,7 +27,7 @@ class HistoryItem:
     time: str
     actor: str
     action: str
-    role: str  # what the entry did to the target: wrote, read, changed
+    role: str  # what the entry did to the target: wrote or changed
     run: str | None
     version: str | None
     summary: str
@@ -61,11 +61,8 @@ def _item(entry: AuditEntry, target: str) -> HistoryItem:
     version = None if snapshot is None else str(snapshot)
     role = "changed"
     wrote, written_version = _version_in(details.get("outputs"), target)
-    read, _ = _version_in(details.get("inputs"), target)
     if wrote:
         role, version = "wrote", written_version or version
-    elif read:
-        role = "read"
     summary = details.get("eventType") or ", ".join(
         f"{k}={v}" for k, v in details.items() if isinstance(v, str | int | bool)
     )
@@ -74,20 +71,15 @@ def _item(entry: AuditEntry, target: str) -> HistoryItem:
     )
 
 
-def target_history(
-    connection: Connection, target: str, *, include_reads: bool = False
-) -> list[HistoryItem]:
-    """Every entry about ``target``, oldest first; reads by other jobs only if asked."""
+def target_history(connection: Connection, target: str) -> list[HistoryItem]:
+    """Every entry about ``target``, oldest first."""
     items: list[HistoryItem] = []
     offset = 0
     while True:
         page, total = list_entries(
             connection, target=target, limit=PAGE, offset=offset, newest_first=False
         )
-        for entry in page:
-            item = _item(entry, target)
-            if include_reads or item.role != "read":
-                items.append(item)
+        items.extend(_item(entry, target) for entry in page)
         offset += len(page)
         if offset >= total or not page:
             return items

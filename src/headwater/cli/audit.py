@@ -128,14 +128,13 @@ def export(
 @audit_app.command("history")
 def history(
     target: Annotated[str, typer.Argument(help="e.g. dataset:<namespace>:<name>")],
-    reads: Annotated[bool, typer.Option("--reads", help="Also list runs that read it.")] = False,
     as_json: JsonOption = False,
 ) -> None:
     """The story of one dataset (or job, run, token): every run that wrote it with its
     versions, every delete and maintenance operation, oldest first."""
     database = migrated_database(settings_or_exit())
     with database.read() as connection:
-        items = audit.target_history(connection, target, include_reads=reads)
+        items = audit.target_history(connection, target)
     database.dispose()
     if as_json:
         print_json({"target": target, "history": [i.as_json() for i in items]})

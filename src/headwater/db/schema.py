@@ -289,6 +289,7 @@ audit_refs = Table(
     metadata,
     Column("ref", String(4096), primary_key=True),
     Column("seq", BigId, primary_key=True, autoincrement=False),
+    sqlite_with_rowid=False,  # the key is the row: one B-tree insert per reference, not two
 )
 
 # Signed checkpoints: (tree size, Merkle root, time) signed with the Ed25519 audit key.

@@ -1,9 +1,11 @@
 """The audit entry of each stored lineage event: which event, which run, which datasets.
 
 A lineage event's entry targets its job (``job:<ns>:<name>``; a dataset event targets its
-dataset) and refers to its run and to every dataset it read or wrote, so the history of a
-dataset lists the runs that wrote it with the version they produced (the ``version`` dataset
-facet: for Iceberg tables the snapshot id). Exact re-sends change nothing and get no entry.
+dataset) and refers to its run and to the datasets it wrote, so the history of a dataset lists
+the runs that wrote it with the version they produced (the ``version`` dataset facet: for
+Iceberg tables the snapshot id). The datasets it read are in the details but not indexed: one
+index row per input cost more than the rest of the entry (docs/benchmarks.md), and a read
+changes nothing. Exact re-sends change nothing and get no entry.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ def event_record(event: LineageEvent, actor: str) -> AuditRecord:
         "eventTime": event.event_time.isoformat(),
         "producer": event.producer,
     }
-    refs = [_node(d) for d in (*event.inputs, *event.outputs)]
+    refs = [_node(d) for d in event.outputs]
     if event.run_uuid is not None:
         details["run"] = event.run_uuid
         refs.append(f"run:{event.run_uuid}")

@@ -42,6 +42,7 @@ def upgrade() -> None:
         sa.Column("ref", sa.String(length=4096), nullable=False),
         sa.Column("seq", BigId, autoincrement=False, nullable=False),
         sa.PrimaryKeyConstraint("ref", "seq", name=op.f("pk_audit_refs")),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "audit_checkpoints",
