@@ -35,7 +35,7 @@ from typing import Any
 
 import orjson
 from rich.progress import Progress
-from rich.table import Table
+from rich.table import Column, Table
 from sqlalchemy import Connection, func, select
 
 from bench.generator import Config, EventGenerator
@@ -60,9 +60,9 @@ from headwater.audit import (
     parse_seed,
     verify_log,
 )
-from headwater.audit.checkpoints import log_tree
+from headwater.audit.checkpoints import TreeCache, log_tree
 from headwater.audit.entries import GENESIS_HASH, leaf_data, seal, utc_text
-from headwater.audit.log import entry_hashes
+from headwater.audit.log import entry_hashes, log_size
 from headwater.audit.merkle import leaf_hash, verify_inclusion
 from headwater.db import Database
 from headwater.db.schema import audit_log, audit_refs
@@ -113,7 +113,7 @@ class Options:
 
 def lineage_record(i: int) -> AuditRecord:
     """Entry ``i``: the entry of a lineage run event (``headwater.lineage.audit_records``) with
-    two inputs and one output, ~300 bytes of details and 4 refs (3 datasets and the run)."""
+    two inputs and one output, ~340 bytes of details and 4 refs (3 datasets and the run)."""
     p, level = i % 100, i % 25 + 1
 
     def dataset(lv: int, k: int) -> str:
@@ -245,7 +245,7 @@ def _timed_verify(db: Database, entries: int) -> dict[str, Any]:
 def verify_and_prove(db: Database, entries: int, options: Options) -> dict[str, Any]:
     """verify_log, checkpoint_now, verify_log again (now with a checkpoint to check), log_tree
     and inclusion proofs; with Python's default GC, as the ``headwater audit`` commands."""
-    result: dict[str, Any] = {"verify_log": _timed_verify(db, entries)}
+    result: dict[str, Any] = {"entries": entries, "verify_log": _timed_verify(db, entries)}
     console.print(f"verify_log, no checkpoint yet: {result['verify_log']['seconds']} s")
     key = parse_seed(generate_seed())
     with db.write() as connection, Cpu(_pg(db)) as cpu:
@@ -308,13 +308,44 @@ def verify_and_prove(db: Database, entries: int, options: Options) -> dict[str, 
     return result
 
 
+def server_checkpoints(db: Database, first: int, grow: int) -> dict[str, Any]:
+    """Checkpoints the way the server makes them (`AuditService`, a per-process `TreeCache`),
+    each after the log grew by ``grow`` entries: cold (the cache reads every hash), then warm
+    (it reads only the new hashes, then hashes the whole tree again); then the tree lookup an
+    inclusion proof request makes when nothing is new. Entries from ``first`` on are added."""
+    key = parse_seed(generate_seed())
+    trees = TreeCache()
+    result: dict[str, Any] = {"grown_by": grow}
+    with server_gc():
+        for name in ("cold", "warm"):
+            with db.write() as connection:
+                append(connection, *(lineage_record(i) for i in range(first, first + grow)))
+            first += grow
+            with db.write() as connection:
+                began = time.perf_counter()
+                checkpoint_now(connection, key, trees)
+                result[f"{name}_seconds"] = round(time.perf_counter() - began, 3)
+        with db.read() as connection:
+            size = log_size(connection)
+            began = time.perf_counter()
+            trees.tree(connection, size)
+            result["unchanged_tree_lookup_ms"] = round((time.perf_counter() - began) * 1e3, 3)
+    console.print(
+        f"checkpoint_now with the server's TreeCache: cold {result['cold_seconds']} s, warm "
+        f"(+{grow:,} entries) {result['warm_seconds']} s"
+    )
+    return result
+
+
 def store_facts(db: Database) -> dict[str, Any]:
     with db.read() as connection:
         entries = connection.execute(select(func.count()).select_from(audit_log)).scalar_one()
         refs = connection.execute(select(func.count()).select_from(audit_refs)).scalar_one()
         details = connection.execute(select(func.avg(func.length(audit_log.c.details))))
         mean_details = float(details.scalar_one() or 0)
+    # On PostgreSQL table_sizes lists every table of the schema: keep the audit's.
     sizes = table_sizes(db.url, _schema(db), AUDIT_TABLES)
+    sizes = {name: size for name, size in sizes.items() if name in AUDIT_TABLES}
     total = sum(sizes.values())
     return {
         "entries": int(entries),
@@ -458,7 +489,7 @@ def _targets(backend: str, result: dict[str, Any]) -> list[dict[str, Any]]:
     modes = result["append"]
     best = max(modes, key=lambda m: m["entries_per_s"])
     meeting = [m["entries_per_transaction"] for m in modes if m["entries_per_s"] >= 5_000]
-    entries = result["store"]["entries"]
+    entries = result["proofs"]["entries"]
     verify_target = VERIFY_TARGET_S_PER_MILLION * entries / 1e6
     verify = result["proofs"]["verify_log_with_checkpoint"]["seconds"]
     overhead = result["overhead"]["overhead_pct"]
@@ -520,6 +551,7 @@ def run_backend(backend: str, options: Options) -> dict[str, Any]:
             f"in {options.build_batch:,}-entry transactions"
         )
         proofs = verify_and_prove(db, last, options)
+        proofs["server_checkpoint"] = server_checkpoints(db, last + 1, 1_000)
         store = store_facts(db)
     console.print(f"lineage ingest with and without the audit, {options.overhead_rounds} rounds")
     overhead = audit_overhead(backend, options)
@@ -531,11 +563,11 @@ def run_backend(backend: str, options: Options) -> dict[str, Any]:
     result: dict[str, Any] = {
         "benchmark": "audit",
         "backend": backend,
+        "duration_s": round((finished - started).total_seconds(), 1),
         "started_at": started.isoformat(),
         "finished_at": finished.isoformat(),
-        "duration_s": round((finished - started).total_seconds(), 1),
-        "machine": machine,
         "versions": versions,
+        "machine": machine,
         "parameters": {
             **{k: v for k, v in asdict(options).items() if k not in ("out", "pg_url")},
             "single_entries": options.single_entries(backend),
@@ -570,13 +602,11 @@ def _verdict(target: dict[str, Any]) -> str:
 
 
 def print_summary(results: list[dict[str, Any]]) -> None:
-    table = Table(title="headwater audit benchmark")
-    table.add_column("metric")
-    for r in results:
-        table.add_column(r["backend"], justify="right")
+    backends = (Column(r["backend"], justify="right") for r in results)
+    table = Table("metric", *backends, title="headwater audit benchmark")
 
-    def row(name: str, values: list[str]) -> None:
-        table.add_row(name, *values)
+    def row(label: str, cells: list[str]) -> None:
+        table.add_row(label, *cells)
 
     for i, mode in enumerate(results[0]["append"]):
         row(
@@ -591,7 +621,7 @@ def print_summary(results: list[dict[str, Any]]) -> None:
             for r in results
         ],
     )
-    row("store entries", [f"{r['store']['entries']:,}" for r in results])
+    row("entries verified", [f"{r['proofs']['entries']:,}" for r in results])
     row(
         "audit tables, bytes per entry",
         [f"{r['store']['bytes_per_entry'] or 'n/a'}" for r in results],
@@ -604,6 +634,14 @@ def print_summary(results: list[dict[str, Any]]) -> None:
         ("log_tree", "log_tree"),
     ):
         row(f"{label}, s", [f"{r['proofs'][key]['seconds']:.2f}" for r in results])
+    row(
+        "checkpoint, server TreeCache cold / warm, s",
+        [
+            f"{r['proofs']['server_checkpoint']['cold_seconds']:.2f} / "
+            f"{r['proofs']['server_checkpoint']['warm_seconds']:.2f}"
+            for r in results
+        ],
+    )
     row(
         "inclusion_proof p50 / p95, us",
         [
@@ -673,11 +711,8 @@ def parse_args(argv: list[str] | None) -> Options:
     parser.add_argument("--overhead-rounds", type=int, default=None, help="default 16 per mode")
     parser.add_argument("--overhead-batch", type=int, default=200)
     parser.add_argument("--seed", type=int, default=20250101)
-    parser.add_argument(
-        "--pg-url",
-        default=None,
-        help=f"PostgreSQL database for scratch schemas (default $HEADWATER_TEST_PG_URL or {DEFAULT_PG_URL})",
-    )
+    pg_default = f"$HEADWATER_TEST_PG_URL or {DEFAULT_PG_URL}"
+    parser.add_argument("--pg-url", help=f"where scratch schemas go (default {pg_default})")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = parser.parse_args(argv)
     return Options(
@@ -701,16 +736,15 @@ def parse_args(argv: list[str] | None) -> Options:
 def main(argv: list[str] | None = None) -> int:
     options = parse_args(argv)
     signal.signal(signal.SIGTERM, _interrupt)
-    backends = ["sqlite", "postgresql"] if options.backend == "both" else [options.backend]
-    results = []
+    names = ("sqlite", "postgresql") if options.backend == "both" else (options.backend,)
+    results: list[dict[str, Any]] = []
     try:
-        for backend in backends:
-            result = run_backend(backend, options)
-            path = write_results(result, options.out)
+        for name in names:
+            results.append(run_backend(name, options))
+            saved = write_results(results[-1], options.out)
             console.print(
-                f"results: {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}"
+                f"results: {saved.relative_to(ROOT) if saved.is_relative_to(ROOT) else saved}"
             )
-            results.append(result)
     except KeyboardInterrupt:
         console.print("[bold red]interrupted[/]: temporary database and scratch schema removed")
         return 130
