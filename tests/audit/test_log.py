@@ -131,7 +131,7 @@ def test_concurrent_writers_never_fork_the_chain(database: Database) -> None:
         "UPDATE audit_log SET actor = 'someone else'",
         "DELETE FROM audit_log WHERE seq = 1",
         "DELETE FROM audit_log",
-        "UPDATE audit_refs SET ref = 'x'",
+        "UPDATE audit_refs SET ref_key = 0",
         "DELETE FROM audit_refs",
         "UPDATE audit_checkpoints SET root_hash = 'x'",
         "DELETE FROM audit_checkpoints",
@@ -143,7 +143,7 @@ def test_the_database_itself_refuses_to_change_or_delete_audit_rows(
     fill(database, 2)
     with database.write() as connection:
         audit.checkpoint_now(connection, audit.parse_seed(audit.generate_seed()))
-        connection.execute(text("INSERT INTO audit_refs (ref, seq) VALUES ('dataset:shop:a', 1)"))
+        connection.execute(text("INSERT INTO audit_refs (ref_key, seq) VALUES (42, 1)"))
     with pytest.raises(DBAPIError, match="append-only"), database.write() as connection:
         connection.exec_driver_sql(statement)
     with database.read() as connection:

@@ -11,12 +11,13 @@ nothing waits for a row lock after taking it, it cannot close a deadlock cycle.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, func, insert, or_, select, text
+from sqlalchemy import Connection, Select, func, or_, select, text
 
 from headwater.audit.entries import GENESIS_HASH, AuditEntry, AuditRecord, seal, utc_text
 from headwater.db.schema import audit_log, audit_refs
@@ -24,7 +25,18 @@ from headwater.db.schema import audit_log, audit_refs
 # Any constant works; this one spells "hwaudit" so that it is recognisable in pg_locks.
 ADVISORY_LOCK_KEY = 0x6877_6175_6469_74
 _HEAD = select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
-_INSERT_ENTRY = insert(audit_log)
+# (column, PostgreSQL type) in insert order.
+ENTRY_COLUMNS = (
+    ("seq", "bigint"),
+    ("time", "text"),
+    ("actor", "text"),
+    ("action", "text"),
+    ("target", "text"),
+    ("details", "text"),
+    ("prev_hash", "text"),
+    ("hash", "text"),
+)
+REF_COLUMNS = (("ref_key", "bigint"), ("seq", "bigint"))
 _COLUMNS = (
     audit_log.c.seq,
     audit_log.c.time,
@@ -48,36 +60,56 @@ def append(connection: Connection, *records: AuditRecord) -> list[AuditEntry]:
     # Taken after the lock, so times never go backwards along the chain.
     now = utc_text(datetime.now(UTC))
     entries: list[AuditEntry] = []
-    refs: list[tuple[str, int]] = []
+    refs: list[tuple[int, int]] = []
     for record in records:
         seq += 1
         entry = seal(record, seq, now, prev_hash)
         entries.append(entry)
         prev_hash = entry.hash
-        refs.extend((ref, seq) for ref in dict.fromkeys(record.refs))
-    connection.execute(
-        _INSERT_ENTRY,
+        refs.extend((key, seq) for key in {ref_key(ref) for ref in record.refs})
+    _insert_rows(
+        connection,
+        "audit_log",
+        ENTRY_COLUMNS,
         [
-            {
-                "seq": e.seq,
-                "time": e.time,
-                "actor": e.actor,
-                "action": e.action,
-                "target": e.target,
-                "details": e.details,
-                "prev_hash": e.prev_hash,
-                "hash": e.hash,
-            }
+            (e.seq, e.time, e.actor, e.action, e.target, e.details, e.prev_hash, e.hash)
             for e in entries
         ],
     )
     if refs:
-        # Through the driver: at several rows per entry this is the hot part of an append.
-        mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
-        connection.exec_driver_sql(
-            f"INSERT INTO audit_refs (ref, seq) VALUES ({mark}, {mark})", refs
-        )
+        _insert_rows(connection, "audit_refs", REF_COLUMNS, refs)
     return entries
+
+
+def ref_key(ref: str) -> int:
+    """The index key of a target: its SHA-256's first 8 bytes as a signed 64-bit integer.
+
+    Two given targets share a key with a chance of 2^-64, and making up a name that shares a
+    given target's key takes about 2^64 hashes; either way the cost would be one foreign entry
+    in that target's history or filtered list, never a changed entry.
+    """
+    return int.from_bytes(hashlib.sha256(ref.encode()).digest()[:8], "big", signed=True)
+
+
+def _insert_rows(
+    connection: Connection,
+    table: str,
+    columns: tuple[tuple[str, str], ...],
+    rows: list[tuple[Any, ...]],
+) -> None:
+    """Insert ``rows`` through the driver in one statement: an append is on the hot path of
+    every lineage write, where SQLAlchemy's per-row work and, on PostgreSQL, a round trip per
+    row of an executemany cost more than the rows themselves (docs/benchmarks.md)."""
+    names = ", ".join(name for name, _ in columns)
+    if connection.dialect.name == "postgresql":
+        arrays = ", ".join(f"%s::{kind}[]" for _, kind in columns)
+        values = tuple(list(column) for column in zip(*rows, strict=True))
+        connection.exec_driver_sql(
+            f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays})", values
+        )
+    else:
+        marks = ", ".join("?" for _ in columns)
+        connection.exec_driver_sql(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
 
 
 def _entry(row: Any) -> AuditEntry:
@@ -144,7 +176,8 @@ class Filters:
                 )
             )
         if self.target is not None:
-            referenced = select(audit_refs.c.seq).where(audit_refs.c.ref == self.target)
+            key = ref_key(self.target)
+            referenced = select(audit_refs.c.seq).where(audit_refs.c.ref_key == key)
             query = query.where(
                 or_(audit_log.c.target == self.target, audit_log.c.seq.in_(referenced))
             )

@@ -3,9 +3,10 @@
 A lineage event's entry targets its job (``job:<ns>:<name>``; a dataset event targets its
 dataset) and refers to its run and to the datasets it wrote, so the history of a dataset lists
 the runs that wrote it with the version they produced (the ``version`` dataset facet: for
-Iceberg tables the snapshot id). The datasets it read are in the details but not indexed: one
-index row per input cost more than the rest of the entry (docs/benchmarks.md), and a read
-changes nothing. Exact re-sends change nothing and get no entry.
+Iceberg tables the snapshot id). The datasets it read are not repeated: the entry names the
+event by its SHA-256 (``event``), which binds it to the stored raw event and so to its inputs,
+and every byte an entry writes costs ingestion time (docs/benchmarks.md). Exact re-sends change
+nothing and get no entry.
 """
 
 from __future__ import annotations
@@ -46,8 +47,6 @@ def event_record(event: LineageEvent, actor: str) -> AuditRecord:
     if event.run_uuid is not None:
         details["run"] = event.run_uuid
         refs.append(f"run:{event.run_uuid}")
-    if event.inputs:
-        details["inputs"] = [_dataset(d) for d in event.inputs]
     if event.outputs:
         details["outputs"] = [_dataset(d) for d in event.outputs]
     return AuditRecord("lineage.event", target, actor, details, refs)

@@ -39,9 +39,9 @@ def upgrade() -> None:
     op.create_index(op.f("ix_audit_log_time"), "audit_log", ["time"])
     op.create_table(
         "audit_refs",
-        sa.Column("ref", sa.String(length=4096), nullable=False),
+        sa.Column("ref_key", sa.BigInteger(), autoincrement=False, nullable=False),
         sa.Column("seq", BigId, autoincrement=False, nullable=False),
-        sa.PrimaryKeyConstraint("ref", "seq", name=op.f("pk_audit_refs")),
+        sa.PrimaryKeyConstraint("ref_key", "seq", name=op.f("pk_audit_refs")),
         sqlite_with_rowid=False,
     )
     op.create_table(
