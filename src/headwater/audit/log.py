@@ -15,28 +15,20 @@ import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Connection, Select, func, or_, select, text
 
 from headwater.audit.entries import GENESIS_HASH, AuditEntry, AuditRecord, seal, utc_text
 from headwater.db.schema import audit_log, audit_refs
 
+if TYPE_CHECKING:
+    import psycopg
+
 # Any constant works; this one spells "hwaudit" so that it is recognisable in pg_locks.
 ADVISORY_LOCK_KEY = 0x6877_6175_6469_74
 _HEAD = select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
-# (column, PostgreSQL type) in insert order.
-ENTRY_COLUMNS = (
-    ("seq", "bigint"),
-    ("time", "text"),
-    ("actor", "text"),
-    ("action", "text"),
-    ("target", "text"),
-    ("details", "text"),
-    ("prev_hash", "text"),
-    ("hash", "text"),
-)
-REF_COLUMNS = (("ref_key", "bigint"), ("seq", "bigint"))
+ENTRY_NAMES = ("seq", "time", "actor", "action", "target", "details", "prev_hash", "hash")
 _COLUMNS = (
     audit_log.c.seq,
     audit_log.c.time,
@@ -67,17 +59,13 @@ def append(connection: Connection, *records: AuditRecord) -> list[AuditEntry]:
         entries.append(entry)
         prev_hash = entry.hash
         refs.extend((key, seq) for key in {ref_key(ref) for ref in record.refs})
-    _insert_rows(
-        connection,
-        "audit_log",
-        ENTRY_COLUMNS,
-        [
-            (e.seq, e.time, e.actor, e.action, e.target, e.details, e.prev_hash, e.hash)
-            for e in entries
-        ],
-    )
+    rows = [
+        (e.seq, e.time, e.actor, e.action, e.target, e.details, e.prev_hash, e.hash)
+        for e in entries
+    ]
+    _insert_rows(connection, "audit_log", ENTRY_NAMES, rows)
     if refs:
-        _insert_rows(connection, "audit_refs", REF_COLUMNS, refs)
+        _insert_rows(connection, "audit_refs", ("ref_key", "seq"), refs)
     return entries
 
 
@@ -92,21 +80,18 @@ def ref_key(ref: str) -> int:
 
 
 def _insert_rows(
-    connection: Connection,
-    table: str,
-    columns: tuple[tuple[str, str], ...],
-    rows: list[tuple[Any, ...]],
+    connection: Connection, table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]
 ) -> None:
-    """Insert ``rows`` through the driver in one statement: an append is on the hot path of
-    every lineage write, where SQLAlchemy's per-row work and, on PostgreSQL, a round trip per
-    row of an executemany cost more than the rows themselves (docs/benchmarks.md)."""
-    names = ", ".join(name for name, _ in columns)
+    """Insert ``rows`` through the driver: an append is on the hot path of every lineage write,
+    where SQLAlchemy's per-row work and, on PostgreSQL, a statement per row cost more than the
+    rows themselves (docs/benchmarks.md). PostgreSQL gets them by COPY, in the caller's
+    transaction."""
+    names = ", ".join(columns)
     if connection.dialect.name == "postgresql":
-        arrays = ", ".join(f"%s::{kind}[]" for _, kind in columns)
-        values = tuple(list(column) for column in zip(*rows, strict=True))
-        connection.exec_driver_sql(
-            f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays})", values
-        )
+        raw = cast("psycopg.Connection[Any]", connection.connection.driver_connection)
+        with raw.cursor() as cursor, cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
     else:
         marks = ", ".join("?" for _ in columns)
         connection.exec_driver_sql(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
