@@ -55,8 +55,8 @@ def test_every_stored_lineage_event_and_edit_is_an_entry(client: TestClient) -> 
     assert (start["action"], start["target"]) == ("lineage.event", "job:shop:load_orders")
     assert start["details"]["run"] == run_id
     assert start["details"]["eventType"] == "START"
-    assert start["details"]["outputs"] == [{"dataset": "dataset:shop:orders", "version": "v1"}]
-    assert complete["details"]["outputs"][0]["version"] == "v2"
+    assert start["details"]["outputs"] == {"dataset:shop:orders": "v1"}
+    assert complete["details"]["outputs"] == {"dataset:shop:orders": "v2"}
     assert (delete["action"], delete["target"]) == ("dataset.delete", "dataset:shop:orders")
     assert {e["actor"] for e in body["entries"]} == {"anonymous"}
 

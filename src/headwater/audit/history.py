@@ -2,7 +2,7 @@
 
 Entries follow a few conventions in ``details`` that this reads: ``run`` (the run id),
 ``snapshot`` (an Iceberg snapshot id the change committed), and for lineage events
-``inputs`` / ``outputs`` as ``[{"dataset": "dataset:<ns>:<name>", "version": ...}]``. So a
+``outputs`` as ``{"dataset:<ns>:<name>": <version or null>}``. So a
 dataset's history lists every run that wrote it with the version (for headwater's own tables:
 the Iceberg snapshot id) it produced, and every delete or maintenance operation on it.
 """
@@ -45,12 +45,11 @@ class HistoryItem:
         }
 
 
-def _version_in(items: Any, target: str) -> tuple[bool, str | None]:
-    for item in items if isinstance(items, list) else []:
-        if isinstance(item, dict) and item.get("dataset") == target:
-            version = item.get("version")
-            return True, None if version is None else str(version)
-    return False, None
+def _version_in(outputs: Any, target: str) -> tuple[bool, str | None]:
+    if not isinstance(outputs, dict) or target not in outputs:
+        return False, None
+    version = outputs[target]
+    return True, None if version is None else str(version)
 
 
 def _item(entry: AuditEntry, target: str) -> HistoryItem:

@@ -11,6 +11,7 @@ nothing waits for a row lock after taking it, it cannot close a deadlock cycle.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -69,6 +70,7 @@ def append(connection: Connection, *records: AuditRecord) -> list[AuditEntry]:
     return entries
 
 
+@functools.lru_cache(maxsize=65_536)  # a job writes the same datasets run after run
 def ref_key(ref: str) -> int:
     """The index key of a target: its SHA-256's first 8 bytes as a signed 64-bit integer.
 

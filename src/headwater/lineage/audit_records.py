@@ -23,10 +23,10 @@ def _node(ref: DatasetRef) -> str:
     return f"dataset:{ref.namespace}:{ref.name}"
 
 
-def _dataset(ref: DatasetRef) -> dict[str, Any]:
+def _version(ref: DatasetRef) -> str | None:
     version = ref.facets.get("version")
     number = version.get("datasetVersion") if isinstance(version, dict) else None
-    return {"dataset": _node(ref), "version": number if isinstance(number, str) else None}
+    return number if isinstance(number, str) else None
 
 
 def event_record(event: LineageEvent, actor: str) -> AuditRecord:
@@ -44,11 +44,11 @@ def event_record(event: LineageEvent, actor: str) -> AuditRecord:
         "producer": event.producer,
     }
     refs = [_node(d) for d in event.outputs]
+    if event.outputs:
+        details["outputs"] = dict(zip(refs, map(_version, event.outputs), strict=True))
     if event.run_uuid is not None:
         details["run"] = event.run_uuid
         refs.append(f"run:{event.run_uuid}")
-    if event.outputs:
-        details["outputs"] = [_dataset(d) for d in event.outputs]
     return AuditRecord("lineage.event", target, actor, details, refs)
 
 
