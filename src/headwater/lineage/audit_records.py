@@ -1,8 +1,8 @@
 """The audit entry of each stored lineage event: which event, which run, which datasets.
 
 A lineage event's entry targets its job (``job:<ns>:<name>``; a dataset event targets its
-dataset) and refers to its run and to the datasets it wrote, so the history of a dataset lists
-the runs that wrote it with the version they produced (the ``version`` dataset facet: for
+dataset) and refers to its run and, unless it is a START, to the datasets it wrote, so the
+history of a dataset lists the runs that wrote it with the version they produced (the ``version`` dataset facet: for
 Iceberg tables the snapshot id). The datasets it read are not repeated: the entry names the
 event by its SHA-256 (``event``), which binds it to the stored raw event and so to its inputs,
 and every byte an entry writes costs ingestion time (docs/benchmarks.md). Exact re-sends change
@@ -43,9 +43,12 @@ def event_record(event: LineageEvent, actor: str) -> AuditRecord:
         "eventTime": event.event_time.isoformat(),
         "producer": event.producer,
     }
-    refs = [_node(d) for d in event.outputs]
-    if event.outputs:
-        details["outputs"] = dict(zip(refs, map(_version, event.outputs), strict=True))
+    written = [_node(d) for d in event.outputs]
+    if written:
+        details["outputs"] = dict(zip(written, map(_version, event.outputs), strict=True))
+    # A START announces what a run will write; it has written nothing yet. Its entry is found
+    # through the run, and the dataset's history starts with the events that did write it.
+    refs = [] if event.event_type == "START" else written
     if event.run_uuid is not None:
         details["run"] = event.run_uuid
         refs.append(f"run:{event.run_uuid}")
