@@ -168,6 +168,41 @@ def test_the_tree_keeps_its_own_copy_of_the_leaves() -> None:
     assert tree.root() == rfc_mth(ENTRIES[:5])
 
 
+def test_an_extended_tree_equals_one_built_from_all_its_leaves() -> None:
+    """The log grows: extending a tree hashes only what the new leaves change, and gives the
+    same roots and proofs as building it anew; the tree it came from stays as it was."""
+    for old in range(0, 34):
+        base = MerkleTree(LEAVES[:old])
+        for added in (0, 1, 2, 3, 5, 8, 13, 31):
+            grown = base.extended(LEAVES[old : old + added])
+            whole = MerkleTree(LEAVES[: old + added])
+            assert grown.size == whole.size == old + added
+            assert grown.root() == whole.root(), (old, added)
+            for index in range(grown.size):
+                assert grown.inclusion_proof(index) == whole.inclusion_proof(index)
+            for size in range(grown.size + 1):
+                assert grown.consistency_proof(size) == whole.consistency_proof(size)
+        assert base.size == old
+        assert base.root() == rfc_mth(ENTRIES[:old])
+
+
+def test_extending_hashes_the_new_leaves_and_the_right_edge_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    tree = MerkleTree(LEAVES[:128])
+    calls = 0
+    real = hashlib.sha256
+
+    def counted(data: bytes = b"") -> Any:
+        nonlocal calls
+        calls += 1
+        return real(data)
+
+    monkeypatch.setattr(merkle.hashlib, "sha256", counted)
+    tree.extended(LEAVES[128:130])
+    assert calls <= 2 + 8  # one new pair, then one node per level up the right edge
+
+
 # --- known answers ----------------------------------------------------------------------------
 # Certificate Transparency's reference data (as in transparency-dev/merkle's proof tests): the
 # roots of the trees of the first 0..8 of these entries, and proofs in them.

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
-from headwater.audit.checkpoints import Checkpoint, TreeCache, checkpoint_now
+from headwater.audit.checkpoints import Checkpoint, TreeCache, serve_checkpoint
 from headwater.audit.entries import AuditEntry
 from headwater.audit.history import target_history
 from headwater.audit.log import get_entry, list_entries, log_size
@@ -26,8 +26,7 @@ class AuditService:
         self.trees = TreeCache()
 
     def checkpoint(self) -> Checkpoint:
-        with self.database.write() as connection:
-            return checkpoint_now(connection, self.key, self.trees)
+        return serve_checkpoint(self.database, self.key, self.trees)
 
 
 def _service(request: Request) -> AuditService:

@@ -26,7 +26,7 @@ from headwater.audit.entries import leaf_data, utc_text
 from headwater.audit.log import entry_hashes, log_size
 from headwater.audit.merkle import MerkleTree, leaf_hash
 from headwater.audit.signing import SigningKey, key_id, verify_signature
-from headwater.db import insert_ignore
+from headwater.db import Database, insert_ignore
 from headwater.db.schema import audit_checkpoints, audit_log
 from headwater.errors import BadRequestError
 
@@ -104,28 +104,25 @@ class TreeCache:
     """The log's Merkle tree, kept between requests of one server process.
 
     The log only grows, so a tree of ``n`` entries answers roots and proofs for every size up
-    to ``n``; a larger size reads only the hashes added since. (Verification never uses this:
-    it rereads the whole log.)
+    to ``n``; a larger size reads only the hashes added since and hashes only what they change.
+    (Verification never uses this: it rereads the whole log.)
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._leaves: list[bytes] = []
         self._tree = MerkleTree([])
 
     def tree(self, connection: Connection, size: int) -> MerkleTree:
         with self._lock:
             if size > self._tree.size:
-                known = len(self._leaves)
+                known = self._tree.size
                 query = (
                     select(audit_log.c.hash)
                     .where(audit_log.c.seq > known, audit_log.c.seq <= size)
                     .order_by(audit_log.c.seq)
                 )
-                self._leaves.extend(
-                    leaf_hash(leaf_data(h)) for h in connection.execute(query).scalars()
-                )
-                self._tree = MerkleTree(self._leaves)
+                new = [leaf_hash(leaf_data(h)) for h in connection.execute(query).scalars()]
+                self._tree = self._tree.extended(new)
             return self._tree
 
 
@@ -159,19 +156,8 @@ def latest_checkpoint(connection: Connection) -> Checkpoint | None:
     return None if row is None else _row_checkpoint(row)
 
 
-def checkpoint_now(
-    connection: Connection, key: SigningKey, trees: TreeCache | None = None
-) -> Checkpoint:
-    """A signed checkpoint of the whole log as it is, stored; the stored one if none is newer.
-
-    Run it in a write transaction: the checkpoint covers exactly the entries committed before.
-    """
-    size = log_size(connection)
-    latest = latest_checkpoint(connection)
-    if latest is not None and latest.tree_size == size and latest.key_id == key.key_id:
-        return latest
-    tree = trees.tree(connection, size) if trees is not None else log_tree(connection, size)
-    checkpoint = sign_checkpoint(key, size, tree.root(size), datetime.now(UTC))
+def store_checkpoint(connection: Connection, checkpoint: Checkpoint) -> None:
+    """Keep ``checkpoint`` (one per tree size: a second one for the same size is dropped)."""
     row = {
         "tree_size": checkpoint.tree_size,
         "root_hash": checkpoint.root_hash,
@@ -181,4 +167,40 @@ def checkpoint_now(
         "signature": checkpoint.signature,
     }
     insert_ignore(connection, audit_checkpoints, [row], ["tree_size"])
+
+
+def _current(connection: Connection, key: SigningKey) -> tuple[int, Checkpoint | None]:
+    """The log's size, and the stored checkpoint of exactly that size by ``key`` if any."""
+    size = log_size(connection)
+    latest = latest_checkpoint(connection)
+    if latest is not None and latest.tree_size == size and latest.key_id == key.key_id:
+        return size, latest
+    return size, None
+
+
+def checkpoint_now(connection: Connection, key: SigningKey) -> Checkpoint:
+    """A signed checkpoint of the whole log as it is, stored; the stored one if none is newer.
+
+    Run it in a write transaction: the checkpoint covers exactly the entries committed before.
+    """
+    size, latest = _current(connection, key)
+    if latest is not None:
+        return latest
+    checkpoint = sign_checkpoint(key, size, log_tree(connection, size).root(), datetime.now(UTC))
+    store_checkpoint(connection, checkpoint)
+    return checkpoint
+
+
+def serve_checkpoint(database: Database, key: SigningKey, trees: TreeCache) -> Checkpoint:
+    """`checkpoint_now` for a server: the tree is hashed in a read transaction, so on SQLite
+    ingestion does not wait for it, and only storing the checkpoint takes the write lock.
+    Entries are immutable once committed, so the size read first is all that is signed."""
+    with database.read() as connection:
+        size, latest = _current(connection, key)
+        if latest is not None:
+            return latest
+        root = trees.tree(connection, size).root(size)
+    checkpoint = sign_checkpoint(key, size, root, datetime.now(UTC))
+    with database.write() as connection:
+        store_checkpoint(connection, checkpoint)
     return checkpoint

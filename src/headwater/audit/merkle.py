@@ -78,6 +78,17 @@ def _split(n: int) -> int:
     return 1 << ((n - 1).bit_length() - 1)
 
 
+def _checked(leaf_hashes: Sequence[bytes]) -> list[bytes]:
+    leaves = list(leaf_hashes)
+    if any(len(h) != HASH_SIZE for h in leaves):
+        bad = next(i for i, h in enumerate(leaves) if len(h) != HASH_SIZE)
+        raise ValueError(
+            f"leaf hash {bad} is {len(leaves[bad])} bytes; a leaf hash is {HASH_SIZE} bytes"
+            " (pass leaf_hash(entry), not the entry)"
+        )
+    return leaves
+
+
 class MerkleTree:
     """The tree over a sequence of leaf hashes, with every level kept for fast proofs.
 
@@ -90,32 +101,54 @@ class MerkleTree:
 
     def __init__(self, leaf_hashes: Sequence[bytes]) -> None:
         # A copy: the levels above are only right for the leaves they were hashed from.
-        leaves = list(leaf_hashes)
-        if any(len(h) != HASH_SIZE for h in leaves):
-            bad = next(i for i, h in enumerate(leaves) if len(h) != HASH_SIZE)
-            raise ValueError(
-                f"leaf hash {bad} is {len(leaves[bad])} bytes; a leaf hash is {HASH_SIZE} bytes"
-                " (pass leaf_hash(entry), not the entry)"
-            )
+        leaves = _checked(leaf_hashes)
         self._size = len(leaves)
         self._levels: list[list[bytes]] = [leaves] if leaves else []
+        self._rehash_from(0)
+
+    def extended(self, leaf_hashes: Sequence[bytes]) -> MerkleTree:
+        """A new tree of these leaves followed by ``leaf_hashes``.
+
+        Only what the new leaves change is hashed: one node per new leaf and level, and the
+        right edge of each level (a node that was promoted alone now has a partner). This tree
+        is left as it was, so readers holding it are never disturbed.
+        """
+        tree = MerkleTree.__new__(MerkleTree)
+        tree._levels = [list(level) for level in self._levels] or [[]]
+        tree._levels[0].extend(_checked(leaf_hashes))
+        tree._size = len(tree._levels[0])
+        if not tree._size:
+            tree._levels = []
+        tree._rehash_from(self._size)
+        return tree
+
+    def _rehash_from(self, changed: int) -> None:
+        """Hash every level above the leaves again from leaf ``changed`` on."""
         # One comprehension per level, with the hash function and prefix bound to locals: a
         # million leaves means a million hashes, and Python-level overhead per node is the cost.
         sha256 = hashlib.sha256
         prefix = _NODE_PREFIX
-        level = leaves
-        while len(level) > 1:
+        depth = 0
+        while self._levels and len(self._levels[depth]) > 1:
+            level = self._levels[depth]
+            parent = changed // 2
+            if depth + 1 == len(self._levels):
+                self._levels.append([])
+            upper = self._levels[depth + 1]
+            del upper[parent:]
             # zip of one iterator with itself pairs neighbours; not strict, because an odd last
             # node has no partner and is promoted below instead.
-            pairs = iter(level)
-            upper = [
-                sha256(prefix + left + right).digest()
-                for left, right in zip(pairs, pairs, strict=False)
-            ]
+            pairs = iter(level[2 * parent :])
+            upper.extend(
+                [
+                    sha256(prefix + left + right).digest()
+                    for left, right in zip(pairs, pairs, strict=False)
+                ]
+            )
             if len(level) % 2:
                 upper.append(level[-1])
-            self._levels.append(upper)
-            level = upper
+            changed = parent
+            depth += 1
 
     @property
     def size(self) -> int:
