@@ -103,3 +103,11 @@ def test_every_setting_is_documented() -> None:
     for name, field in Settings.model_fields.items():
         assert f"`HEADWATER_{name.upper()}`" in docs, name
         assert field.description, f"setting {name} has no description"
+
+
+def test_a_list_setting_in_the_environment_must_be_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HEADWATER_CORS_ORIGINS", "https://a.example")
+    with pytest.raises(ConfigError, match="HEADWATER_CORS_ORIGINS: must be a JSON list"):
+        load_settings()
+    monkeypatch.setenv("HEADWATER_CORS_ORIGINS", '["https://a.example"]')
+    assert load_settings().cors_origins == ["https://a.example"]

@@ -7,6 +7,7 @@ environment variables, the YAML file (``HEADWATER_CONFIG`` or ``./headwater.yml`
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     YamlConfigSettingsSource,
 )
 
@@ -137,5 +139,12 @@ def load_settings(**overrides: Any) -> Settings:
         first = exc.errors()[0]
         name = ".".join(str(part) for part in first["loc"]) or "settings"
         raise ConfigError(name, first["msg"]) from exc
+    except SettingsError as exc:
+        # A list setting in the environment must be JSON; pydantic-settings says only which field.
+        found = re.search(r'field "([a-z_]+)"', str(exc))
+        name = f"HEADWATER_{found.group(1).upper()}" if found else "environment"
+        raise ConfigError(
+            name, 'must be a JSON list, e.g. ["https://lineage.example.com"]'
+        ) from exc
     except yaml.YAMLError as exc:
         raise ConfigError(config_path or DEFAULT_CONFIG_FILE, f"not valid YAML: {exc}") from exc
