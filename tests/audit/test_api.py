@@ -10,8 +10,11 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi.testclient import TestClient
 
+from headwater.audit import verify_log
 from headwater.audit.merkle import leaf_hash, verify_consistency, verify_inclusion
+from headwater.db import Database
 from tests.lineage.events_factory import dataset, new_run_id, run_event, version_facet
+from tests.lineage.test_transactions import install_failing_trigger, poisoned_event
 
 
 def post(client: TestClient, event: dict[str, Any]) -> None:
@@ -183,3 +186,19 @@ def test_tag_and_namespace_edits_are_audited(client: TestClient) -> None:
 def test_a_failed_edit_leaves_no_entry(client: TestClient) -> None:
     assert client.delete("/api/v1/namespaces/none/datasets/nothing").status_code == 404
     assert log(client)["totalCount"] == 0
+
+
+def test_in_a_batch_with_a_failing_event_only_the_stored_events_have_entries(
+    client: TestClient, database: Database
+) -> None:
+    """A database failure on one event sends the batch down the one-savepoint-per-event path;
+    the good events get their entries, the failing one none, and the chain verifies."""
+    install_failing_trigger(database, "run_io")
+    good = [run_event("COMPLETE", job=f"good_{n}", outputs=[dataset(f"out_{n}")]) for n in (1, 2)]
+    batch = [good[0], poisoned_event(new_run_id()), good[1]]
+    body = client.post("/api/v1/lineage/batch", json=batch).json()
+    assert [f["index"] for f in body["failed_events"]] == [1]
+    entries = log(client)["entries"]
+    assert sorted(e["target"] for e in entries) == ["job:ns:good_1", "job:ns:good_2"]
+    with database.read() as connection:
+        assert verify_log(connection).ok

@@ -6,7 +6,8 @@ now exists). When it fails with a storage error, the savepoint is rolled back an
 are applied again one per savepoint, so that the good events of a batch are stored even when
 others fail. Either way the batch is
 committed once: one fsync on SQLite instead of one per event. Each stored event gets its
-audit entry in the same savepoint as the event itself (`stored_event_records`).
+audit entry in the same transaction: in the batch's savepoint, or, when events are applied one
+by one, appended after them for those that were stored (`stored_event_records`).
 """
 
 from __future__ import annotations
@@ -70,7 +71,13 @@ class LineageWriter:
                         continue  # that run exists now: apply the batch again
                     except DBAPIError:
                         break  # find the failing events: one savepoint each
-                return [self._isolated(connection, event, actor) for event in events]
+                outcomes = [self._isolated(connection, event) for event in events]
+                # The entries of the events that were stored, once, at the end: on PostgreSQL
+                # appending takes the audit lock, which must not be held while later events
+                # wait for row locks that another batch, itself waiting for the audit lock,
+                # holds.
+                audit.append(connection, *stored_event_records(events, outcomes, actor))
+                return outcomes
         except DBAPIError as exc:
             # The commit itself failed: nothing of this batch is stored.
             reason = _db_reason(exc)
@@ -83,12 +90,13 @@ class LineageWriter:
         audit.append(connection, *stored_event_records(events, outcomes, actor))
         return outcomes
 
-    def _isolated(self, connection: Connection, event: LineageEvent, actor: str) -> EventOutcome:
-        """One event in its own savepoint; a run created concurrently is applied again."""
+    def _isolated(self, connection: Connection, event: LineageEvent) -> EventOutcome:
+        """One event in its own savepoint (its audit entry is the caller's); a run created
+        concurrently is applied again."""
         for _ in range(RACE_ATTEMPTS):
             try:
                 with connection.begin_nested():
-                    return self._apply(connection, [event], actor)[0]
+                    return apply_events(connection, [event], self.cache)[0]
             except RunRace:
                 continue
             except DBAPIError as exc:
