@@ -12,12 +12,10 @@ from headwater.audit.api import AuditService as AuditService
 from headwater.audit.api import router as router
 from headwater.audit.checkpoints import Checkpoint as Checkpoint
 from headwater.audit.checkpoints import checkpoint_now as checkpoint_now
-from headwater.audit.checkpoints import latest_checkpoint as latest_checkpoint
 from headwater.audit.entries import AuditEntry as AuditEntry
 from headwater.audit.entries import AuditRecord as AuditRecord
 from headwater.audit.export import read_auditor_copy as read_auditor_copy
 from headwater.audit.export import write_export as write_export
-from headwater.audit.history import HistoryItem as HistoryItem
 from headwater.audit.history import target_history as target_history
 from headwater.audit.log import append as append
 from headwater.audit.log import list_entries as list_entries
@@ -37,14 +35,12 @@ __all__ = [
     "AuditService",
     "AuditorCopy",
     "Checkpoint",
-    "HistoryItem",
     "SigningKey",
     "Tamper",
     "VerifyReport",
     "append",
     "checkpoint_now",
     "generate_seed",
-    "latest_checkpoint",
     "list_entries",
     "load_signing_key",
     "log_size",
