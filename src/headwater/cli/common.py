@@ -32,6 +32,10 @@ audit_app = typer.Typer(
 app.add_typer(audit_app, name="audit")
 token_app = typer.Typer(help="API tokens: create, list, revoke.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
+runs_app = typer.Typer(help="Pipeline runs: list, show.", no_args_is_help=True)
+app.add_typer(runs_app, name="runs")
+tables_app = typer.Typer(help="The warehouse's Iceberg tables.", no_args_is_help=True)
+app.add_typer(tables_app, name="tables")
 
 EXIT_TAMPERED = 3
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]

@@ -74,6 +74,11 @@ class Settings(BaseSettings):
         description="Base64 Ed25519 private key that signs audit checkpoints "
         "(`headwater audit keygen`); default: a key generated in <home>/audit-signing.key.",
     )
+    warehouse: str | None = Field(
+        default=None,
+        description="Iceberg warehouse location (a folder or an s3:// URI); default: the "
+        "project's `warehouse`, else <home>/warehouse.",
+    )
     cors_origins: list[str] = Field(
         default_factory=list,
         description="Origins allowed to call the API from a browser (CORS), e.g. "
@@ -124,8 +129,22 @@ class Settings(BaseSettings):
         return (
             init_settings,
             env_settings,
-            YamlConfigSettingsSource(settings_cls, yaml_file=path if path.is_file() else None),
+            _SettingsFile(settings_cls, yaml_file=path if path.is_file() else None),
         )
+
+
+class _SettingsFile(YamlConfigSettingsSource):
+    """``headwater.yml``: all settings, or, in a pipeline project's file (one whose top level
+    has a ``name``), only the mapping under ``settings:``."""
+
+    def _read_file(self, file_path: Any) -> dict[str, Any]:
+        document = super()._read_file(file_path)
+        if isinstance(document, dict) and "name" in document:
+            section = document.get("settings") or {}
+            if not isinstance(section, dict):
+                raise ConfigError("settings", f"in {file_path} must be a mapping")
+            return section
+        return document
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -321,3 +321,68 @@ api_tokens = Table(
     Column("revoked_at", UTCDateTime),
     Column("revoked_by", String(256)),
 )
+
+# Pipeline runs (headwater.pipeline). A pipeline run groups the model runs of one
+# `headwater run`; its uuid is the OpenLineage parent run of theirs.
+pipeline_runs = Table(
+    "pipeline_runs",
+    metadata,
+    Column("run_uuid", String(36), primary_key=True),
+    Column("project", String(256), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("full_refresh", Boolean, nullable=False),
+    Column("selection", Text, nullable=False),
+    Column("actor", String(256), nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("ended_at", UTCDateTime),
+    Index(None, "project", "started_at"),
+)
+
+model_runs = Table(
+    "model_runs",
+    metadata,
+    Column("run_uuid", String(36), primary_key=True),
+    Column("pipeline_run_uuid", String(36), nullable=False),
+    Column("project", String(256), nullable=False),
+    Column("model", String(512), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("mode", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("rows_read", BigInteger, nullable=False),
+    Column("rows_written", BigInteger, nullable=False),
+    Column("snapshot_before", BigInteger),
+    Column("snapshot_after", BigInteger),
+    Column("message", Text),
+    Column("details", JSONText, nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("ended_at", UTCDateTime),
+    Index(None, "pipeline_run_uuid"),
+    Index(None, "project", "model", "started_at"),
+)
+
+# The last snapshot of each input a model has consumed: its incremental watermark. Written in
+# the transaction that marks the model run COMPLETED, after its tests passed.
+model_watermarks = Table(
+    "model_watermarks",
+    metadata,
+    Column("project", String(256), primary_key=True),
+    Column("model", String(512), primary_key=True),
+    Column("input", String(512), primary_key=True),
+    Column("snapshot_id", BigInteger, nullable=False),
+    Column("model_run_uuid", String(36), nullable=False),
+)
+
+test_results = Table(
+    "test_results",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("model_run_uuid", String(36), nullable=False),
+    Column("model", String(512), nullable=False),
+    Column("name", String(512), nullable=False),
+    Column("severity", String(8), nullable=False),
+    Column("status", String(8), nullable=False),
+    Column("failures", BigInteger, nullable=False),
+    Column("sample", JSONText, nullable=False),
+    Column("query", Text, nullable=False),
+    Index(None, "model_run_uuid"),
+)

@@ -1,0 +1,29 @@
+"""Iceberg tables through PyIceberg: the catalog, schema evolution, snapshots, file reads."""
+
+from headwater.lake.changes import MAINTENANCE_PROPERTY as MAINTENANCE_PROPERTY
+from headwater.lake.changes import OPERATION_PROPERTY as OPERATION_PROPERTY
+from headwater.lake.changes import RUN_PROPERTY as RUN_PROPERTY
+from headwater.lake.changes import Changes as Changes
+from headwater.lake.changes import changes_since as changes_since
+from headwater.lake.lake import Lake as Lake
+from headwater.lake.lake import SchemaConflictError as SchemaConflictError
+from headwater.lake.lake import TableFiles as TableFiles
+from headwater.lake.lake import iceberg_compatible as iceberg_compatible
+from headwater.lake.lake import warehouse_uri as warehouse_uri
+from headwater.lake.types import TYPE_NAMES as TYPE_NAMES
+from headwater.lake.types import arrow_type as arrow_type
+
+__all__ = [
+    "MAINTENANCE_PROPERTY",
+    "OPERATION_PROPERTY",
+    "RUN_PROPERTY",
+    "TYPE_NAMES",
+    "Changes",
+    "Lake",
+    "SchemaConflictError",
+    "TableFiles",
+    "arrow_type",
+    "changes_since",
+    "iceberg_compatible",
+    "warehouse_uri",
+]

@@ -1,0 +1,234 @@
+"""The warehouse: Iceberg tables in a SQL catalog that lives in the metadata database.
+
+The catalog is PyIceberg's SQL catalog on the same database as everything else (SQLite file
+or PostgreSQL schema), so one backup holds the catalog with the lineage and audit state that
+refers to its snapshots. Data and metadata files go to the warehouse location.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pyarrow as pa
+import pyarrow.dataset as pads
+from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.exceptions import NoSuchTableError
+from pyiceberg.table import FileScanTask, Table
+from sqlalchemy.engine import make_url
+
+from headwater.lake.changes import Changes
+from headwater.lake.types import nullable_schema
+
+CATALOG_NAME = "headwater"
+# Waiting for the SQLite write lock instead of failing at once: pipeline threads commit to the
+# catalog while the metadata writer may hold the lock.
+SQLITE_BUSY_SECONDS = 30
+
+
+class SchemaConflictError(ValueError):
+    """A model's result changed a column's type in a way Iceberg cannot evolve to."""
+
+
+@dataclass(frozen=True, slots=True)
+class TableFiles:
+    """The data files of one read of a table, with their row count from the metadata."""
+
+    tasks: tuple[FileScanTask, ...]
+    schema: pa.Schema
+
+    @property
+    def rows(self) -> int:
+        return sum(task.file.record_count for task in self.tasks)
+
+    @property
+    def bytes(self) -> int:
+        return sum(task.file.file_size_in_bytes for task in self.tasks)
+
+
+def warehouse_uri(location: str | Path) -> str:
+    """A warehouse location as a URI: local paths become absolute ``file://`` URIs."""
+    text = str(location)
+    if "://" in text:
+        return text.rstrip("/")
+    return Path(text).expanduser().resolve().as_uri()
+
+
+def catalog_uri(database_url: str) -> str:
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        url = url.update_query_dict({"timeout": str(SQLITE_BUSY_SECONDS)})
+    return url.render_as_string(hide_password=False)
+
+
+# Iceberg has no unsigned, 8/16-bit, nanosecond or "large"/"view" variants: write the nearest
+# Iceberg type instead of failing on what DuckDB happens to return (e.g. UBIGINT, string_view).
+def _iceberg_type(data_type: pa.DataType) -> pa.DataType:
+    if pa.types.is_unsigned_integer(data_type):
+        return pa.int64() if data_type.bit_width >= 32 else pa.int32()
+    if pa.types.is_int8(data_type) or pa.types.is_int16(data_type):
+        return pa.int32()
+    if pa.types.is_large_string(data_type) or pa.types.is_string_view(data_type):
+        return pa.string()
+    if pa.types.is_large_binary(data_type) or pa.types.is_binary_view(data_type):
+        return pa.binary()
+    if pa.types.is_float16(data_type):
+        return pa.float32()
+    if pa.types.is_timestamp(data_type) and (data_type.unit != "us" or data_type.tz):
+        return pa.timestamp("us", tz="UTC" if data_type.tz else None)
+    if pa.types.is_dictionary(data_type):
+        return _iceberg_type(data_type.value_type)
+    return data_type
+
+
+def iceberg_compatible(data: pa.Table) -> pa.Table:
+    """``data`` cast to types an Iceberg table can hold, every field nullable."""
+    target = nullable_schema(
+        pa.schema([field.with_type(_iceberg_type(field.type)) for field in data.schema])
+    )
+    return data if data.schema.equals(target) else data.cast(target)
+
+
+_WIDENINGS = {
+    (pa.int32(), pa.int64()),
+    (pa.float32(), pa.float64()),
+}
+
+
+def _compatible(old: pa.DataType, new: pa.DataType) -> bool:
+    old, new = _iceberg_type(old), _iceberg_type(new)
+    if old.equals(new) or (old, new) in _WIDENINGS:
+        return True
+    if pa.types.is_decimal(old) and pa.types.is_decimal(new):
+        return bool(old.scale == new.scale and new.precision >= old.precision)
+    return False
+
+
+class Lake:
+    """Iceberg tables named ``<layer>.<table>``, one Iceberg namespace per layer."""
+
+    def __init__(self, database_url: str, warehouse: str | Path) -> None:
+        self.warehouse = warehouse_uri(warehouse)
+        if self.warehouse.startswith("file://"):
+            Path(urlparse(self.warehouse).path).mkdir(parents=True, exist_ok=True)
+        self.catalog = SqlCatalog(
+            CATALOG_NAME, uri=catalog_uri(database_url), warehouse=self.warehouse
+        )
+
+    def close(self) -> None:
+        self.catalog.engine.dispose()
+
+    def load(self, name: str) -> Table | None:
+        try:
+            return self.catalog.load_table(name)
+        except NoSuchTableError:
+            return None
+
+    def table_names(self) -> list[str]:
+        names = []
+        for namespace in self.catalog.list_namespaces():
+            for identifier in self.catalog.list_tables(namespace):
+                names.append(".".join(identifier))
+        return sorted(names)
+
+    def create(self, name: str, schema: pa.Schema, properties: Mapping[str, str] = {}) -> Table:
+        layer = name.split(".", 1)[0]
+        self.catalog.create_namespace_if_not_exists(layer)
+        return self.catalog.create_table(
+            name, schema=nullable_schema(schema), properties=dict(properties)
+        )
+
+    def drop(self, name: str) -> None:
+        self.catalog.drop_table(name)
+
+    def evolve(self, table: Table, schema: pa.Schema) -> list[str]:
+        """Add ``schema``'s new columns and widen types; what changed, as sentences.
+
+        Raises `SchemaConflictError` naming the column and both types for any other change.
+        """
+        current = table.schema().as_arrow()
+        changes: list[str] = []
+        for field in schema:
+            index = current.get_field_index(field.name)
+            if index < 0:
+                changes.append(f"added column {field.name} {field.type}")
+                continue
+            old = _iceberg_type(current.field(index).type)
+            if not _compatible(old, field.type):
+                raise SchemaConflictError(
+                    f"column {field.name} of {'.'.join(table.name())} changed type from "
+                    f"{old} to {field.type}; run with --full-refresh to rebuild the table"
+                )
+            if not old.equals(_iceberg_type(field.type)):
+                changes.append(f"widened column {field.name} from {old} to {field.type}")
+        if changes:
+            with table.update_schema() as update:
+                update.union_by_name(nullable_schema(schema))
+        return changes
+
+    def files(self, table: Table, snapshot_id: int | None) -> TableFiles:
+        """Every data file of ``table`` at ``snapshot_id`` (None: the empty table)."""
+        schema = table.schema().as_arrow()
+        if snapshot_id is None:
+            return TableFiles((), schema)
+        tasks = tuple(table.scan(snapshot_id=snapshot_id).plan_files())
+        return TableFiles(tasks, schema)
+
+    def appended_files(self, table: Table, changes: Changes) -> TableFiles:
+        """The data files the append snapshots in ``changes`` added (skipping maintenance)."""
+        tasks: list[FileScanTask] = []
+        for since, until in changes.append_ranges:
+            scan = table.incremental_append_scan(
+                from_snapshot_id_exclusive=since, to_snapshot_id_inclusive=until
+            )
+            tasks.extend(scan.plan_files())
+        return TableFiles(tuple(tasks), table.schema().as_arrow())
+
+    def dataset(self, files: TableFiles) -> pads.Dataset:
+        """A lazy Arrow dataset over ``files``: DuckDB scans it with projection pushdown, in
+        batches, so reading a large table never holds it in memory at once.
+
+        Files written before a column was added lack it; the dataset's schema fills it with
+        NULL. Row-level deletes (merge-on-read files from other engines) are not applied here,
+        so a table with delete files is refused rather than read wrong.
+        """
+        if any(task.delete_files for task in files.tasks):
+            raise ValueError("tables with row-level delete files are not supported yet")
+        paths = [_local_path(task.file.file_path) for task in files.tasks]
+        return pads.dataset(paths, schema=files.schema, format="parquet")
+
+    def batches(self, files: TableFiles) -> Iterator[pa.RecordBatch]:
+        yield from self.dataset(files).to_batches()
+
+    def rollback(self, table: Table, snapshot_id: int | None) -> None:
+        """Make ``snapshot_id`` current again (None: no snapshot, the table as created)."""
+        if snapshot_id is None:
+            # Iceberg cannot point main at "no snapshot": an empty overwrite is the equivalent.
+            self.overwrite(table, pa.Table.from_batches([], schema=table.schema().as_arrow()), {})
+            return
+        table.manage_snapshots().set_current_snapshot(snapshot_id=snapshot_id).commit()
+
+    def overwrite(self, table: Table, data: pa.Table, properties: dict[str, str]) -> None:
+        """Replace the table's rows with ``data`` in one commit."""
+        if table.current_snapshot() is None:
+            # Nothing to delete: PyIceberg would warn that its delete matched no records.
+            table.append(data, snapshot_properties=properties)
+            return
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Delete operation did not match any records")
+            table.overwrite(data, snapshot_properties=properties)
+
+    def snapshot_as_of(self, table: Table, when: datetime) -> int | None:
+        snapshot = table.snapshot_as_of_timestamp(int(when.timestamp() * 1000))
+        return snapshot.snapshot_id if snapshot else None
+
+
+def _local_path(uri: str) -> str:
+    parsed = urlparse(uri)
+    if parsed.scheme in ("", "file"):
+        return parsed.path
+    raise ValueError(f"{uri}: only local warehouses can be read yet")

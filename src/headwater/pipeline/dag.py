@@ -1,0 +1,185 @@
+"""The dependency graph of a project, read from the models' SQL, and dbt-style selection.
+
+A SQL model's inputs are the tables its query reads (found with sqlglot; CTE names excluded);
+a Python model's are its ``INPUTS``. References are layer-qualified (``staging.stg_orders``).
+"""
+
+from __future__ import annotations
+
+import graphlib
+from dataclasses import dataclass
+
+import sqlglot
+from sqlglot import exp
+
+from headwater.pipeline.project import LAYERS, Model, Project, ProjectError
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    table: str
+    line: int  # in the model's file
+
+
+def parse_sql(model: Model) -> exp.Query:
+    """The model's query as a sqlglot tree; a `ProjectError` at the failing line otherwise."""
+    where = model.path.name
+    try:
+        statements = sqlglot.parse(model.sql or "", dialect="duckdb")
+    except sqlglot.errors.ParseError as exc:
+        error = exc.errors[0] if exc.errors else {}
+        line = model.sql_line + int(error.get("line") or 1) - 1
+        raise ProjectError(
+            f"{where}:{line}: SQL does not parse: {error.get('description') or exc}"
+        ) from None
+    if len(statements) != 1 or not isinstance(statements[0], exp.Query):
+        raise ProjectError(f"{where}:{model.sql_line}: a model is exactly one SELECT query")
+    return statements[0]
+
+
+def references(model: Model) -> list[Reference]:
+    """The tables ``model`` reads, in order of first appearance."""
+    if model.sql is None:
+        return [Reference(name, 1) for name in model.python_inputs]
+    tree = parse_sql(model)
+    ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
+    found: dict[str, Reference] = {}
+    for table in tree.find_all(exp.Table):
+        if not table.name or isinstance(table.this, exp.Func):  # table functions
+            continue
+        line = model.sql_line + int(table.this.meta.get("line", 1)) - 1
+        if not table.db:
+            if table.name.lower() in ctes:
+                continue
+            raise ProjectError(
+                f"{model.path.name}:{line}: table {table.name!r} has no layer; write it "
+                "layer-qualified, like staging.stg_orders"
+            )
+        name = f"{table.db}.{table.name}".lower()
+        found.setdefault(name, Reference(name, line))
+    return list(found.values())
+
+
+@dataclass(frozen=True, slots=True)
+class Graph:
+    """Models and sources with their edges; ``order`` is a topological order of the models."""
+
+    project: Project
+    inputs: dict[str, tuple[str, ...]]  # model -> the tables it reads
+    order: tuple[str, ...]
+
+    def downstream(self, name: str) -> set[str]:
+        found: set[str] = set()
+        frontier = [name]
+        while frontier:
+            current = frontier.pop()
+            for model, inputs in self.inputs.items():
+                if current in inputs and model not in found:
+                    found.add(model)
+                    frontier.append(model)
+        return found
+
+    def upstream(self, name: str) -> set[str]:
+        found: set[str] = set()
+        frontier = [name]
+        while frontier:
+            for parent in self.inputs.get(frontier.pop(), ()):
+                if parent not in found:
+                    found.add(parent)
+                    frontier.append(parent)
+        return found
+
+    def select(self, selectors: list[str]) -> list[str]:
+        """The models chosen by dbt-style ``selectors``, in run order (all when empty)."""
+        if not selectors:
+            return list(self.order)
+        chosen: set[str] = set()
+        for selector in selectors:
+            for token in selector.split():
+                chosen |= self._intersection(token)
+        return [name for name in self.order if name in chosen]
+
+    def _intersection(self, token: str) -> set[str]:
+        parts = [part for part in token.split(",") if part]
+        result = self._one(parts[0])
+        for part in parts[1:]:
+            result &= self._one(part)
+        return result
+
+    def _one(self, selector: str) -> set[str]:
+        up, down = selector.startswith("+"), selector.endswith("+")
+        core = selector.strip("+")
+        if core.startswith("layer:"):
+            layer = core.removeprefix("layer:")
+            if layer not in LAYERS:
+                raise ProjectError(
+                    f"--select {selector}: unknown layer; layers are {', '.join(LAYERS)}"
+                )
+            seeds = {name for name in self.order if name.startswith(f"{layer}.")}
+        elif core.startswith("tag:"):
+            tag = core.removeprefix("tag:")
+            seeds = {name for name in self.order if tag in self.project.models[name].config.tags}
+        else:
+            seeds = {self._resolve(core, selector)}
+        result = set(seeds)
+        for seed in seeds:
+            if up:
+                result |= self.upstream(seed)
+            if down:
+                result |= self.downstream(seed)
+        return {name for name in result if name in self.project.models}
+
+    def _resolve(self, name: str, selector: str) -> str:
+        name = name.lower()
+        known = set(self.project.models) | set(self.project.sources)
+        if name in known:
+            return name
+        matches = [item for item in known if item.split(".", 1)[1] == name]
+        if len(matches) == 1:
+            return matches[0]
+        if matches:
+            raise ProjectError(f"--select {selector}: ambiguous; say one of {sorted(matches)}")
+        raise ProjectError(f"--select {selector}: no model or source is called {name!r}")
+
+
+def build_graph(project: Project) -> Graph:
+    """Check every reference and the layering, and order the models; errors name file:line."""
+    known = set(project.models) | set(project.sources)
+    inputs: dict[str, tuple[str, ...]] = {}
+    lines: dict[tuple[str, str], int] = {}
+    for name, model in project.models.items():
+        refs = references(model)
+        for ref in refs:
+            where = f"{project.relative(model.path)}:{ref.line}"
+            if ref.table not in known:
+                raise ProjectError(
+                    f"{where}: unknown table {ref.table}: it is neither a source "
+                    "(sources/*.yml) nor a model (models/<layer>/<name>.sql)"
+                )
+            ref_layer = ref.table.split(".", 1)[0]
+            if LAYERS.index(ref_layer) > LAYERS.index(model.layer):
+                raise ProjectError(
+                    f"{where}: {name} is in layer {model.layer} and cannot read {ref.table} "
+                    f"of the later layer {ref_layer}"
+                )
+            lines[(name, ref.table)] = ref.line
+        incremental_on = model.config.incremental_on or ()
+        for table in incremental_on:
+            if table not in {ref.table for ref in refs}:
+                raise ProjectError(
+                    f"{project.relative(model.path)}: incremental_on names {table}, "
+                    "which the model does not read"
+                )
+        inputs[name] = tuple(ref.table for ref in refs)
+    sorter = graphlib.TopologicalSorter(
+        {name: [i for i in deps if i in project.models] for name, deps in inputs.items()}
+    )
+    try:
+        order = tuple(sorter.static_order())
+    except graphlib.CycleError as exc:
+        cycle: list[str] = exc.args[1]
+        # [a, b, ..., a]: each node is read by the next one, so data flows left to right.
+        reader, read = cycle[1], cycle[0]
+        where = f"{project.relative(project.models[reader].path)}:{lines[(reader, read)]}"
+        raise ProjectError(f"{where}: cycle {' -> '.join(cycle)}") from None
+    return Graph(project, inputs, order)

@@ -1,0 +1,398 @@
+"""OpenLineage for every pipeline run, sent through the openlineage-python client.
+
+headwater is an ordinary OpenLineage producer. By default the client's transport writes into
+the local lineage store in-process (the same code path as ``POST /api/v1/lineage``); when the
+user configures the client the usual way (``OPENLINEAGE_URL``, ``OPENLINEAGE__TRANSPORT__*``,
+``OPENLINEAGE_CONFIG`` or an ``openlineage.yml``), events go wherever that says instead, and
+``OPENLINEAGE_DISABLED=true`` turns emission off.
+
+Jobs: the pipeline run is job ``<project>``; each model run is job ``<layer>.<model>`` with the
+pipeline run as its ``parent``; a model's tests are job ``<layer>.<model>.tests``, whose input
+(the model's table) carries the ``dataQualityAssertions`` facet, as the spec places it.
+Datasets follow the OpenLineage naming of Iceberg tables by location (namespace ``file`` or
+``s3://bucket``, name the table's path), with a ``symlinks`` TABLE identifier
+``<layer>.<table>`` in the catalog.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import pyarrow as pa
+from openlineage.client import OpenLineageClient
+from openlineage.client.event_v2 import (
+    InputDataset,
+    Job,
+    OutputDataset,
+    Run,
+    RunEvent,
+    RunState,
+)
+from openlineage.client.facet_v2 import (
+    column_lineage_dataset,
+    data_quality_assertions_dataset,
+    dataset_version_dataset,
+    error_message_run,
+    input_statistics_input_dataset,
+    job_type_job,
+    nominal_time_run,
+    output_statistics_output_dataset,
+    parent_run,
+    processing_engine_run,
+    schema_dataset,
+    source_code_location_job,
+    sql_job,
+    storage_dataset,
+    symlinks_dataset,
+)
+from openlineage.client.serde import Serde
+from openlineage.client.transport import Transport
+
+from headwater import __version__
+from headwater.db import Database
+from headwater.pipeline.column_lineage import column_lineage, to_facet
+from headwater.pipeline.execute import Emitter, ModelOutcome
+from headwater.pipeline.project import Model, Project
+from headwater.pipeline.state import TestOutcome
+
+PRODUCER = f"https://github.com/headwater-data/headwater/tree/{__version__}"
+
+
+def dataset_id(location: str) -> tuple[str, str]:
+    """OpenLineage (namespace, name) of a table at ``location``."""
+    parsed = urlparse(location)
+    if parsed.scheme in ("", "file"):
+        return "file", parsed.path
+    return f"{parsed.scheme}://{parsed.netloc}", parsed.path.lstrip("/")
+
+
+def user_configured() -> bool:
+    """Did the user configure the OpenLineage client (so events must go where they say)?"""
+    if any(
+        name in os.environ
+        for name in ("OPENLINEAGE_URL", "OPENLINEAGE_CONFIG", "OPENLINEAGE_DISABLED")
+    ):
+        return True
+    if any(name.startswith("OPENLINEAGE__TRANSPORT") for name in os.environ):
+        return True
+    return any(
+        path.is_file()
+        for path in (Path.cwd() / "openlineage.yml", Path.home() / ".openlineage/openlineage.yml")
+    )
+
+
+class LocalStoreTransport(Transport):
+    """Writes each event into headwater's own lineage store, in this process."""
+
+    kind = "headwater"
+
+    def __init__(self, database: Database, actor: str) -> None:
+        from headwater.lineage import LineageWriter
+
+        self.writer = LineageWriter(database)
+        self.actor = actor
+
+    def emit(self, event: Any) -> None:
+        from headwater.lineage import validate_event
+
+        outcome = self.writer.write(validate_event(Serde.to_dict(event)), actor=self.actor)
+        if not outcome.stored and not outcome.duplicate:
+            raise RuntimeError(f"lineage store refused an event: {outcome.reason}")
+
+
+def make_client(database: Database, actor: str) -> OpenLineageClient:
+    if user_configured():
+        return OpenLineageClient()
+    return OpenLineageClient(transport=LocalStoreTransport(database, actor))
+
+
+def _arrow_type_name(data_type: pa.DataType) -> str:
+    return str(data_type)
+
+
+def _schema_facet(schema: pa.Schema) -> schema_dataset.SchemaDatasetFacet:
+    return schema_dataset.SchemaDatasetFacet(
+        fields=[
+            schema_dataset.SchemaDatasetFacetFields(name=f.name, type=_arrow_type_name(f.type))
+            for f in schema
+        ]
+    )
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+class LineageEmitter(Emitter):
+    """Builds the events of a pipeline run and emits them through ``client``."""
+
+    def __init__(
+        self,
+        client: OpenLineageClient,
+        project: Project,
+        pipeline_run_uuid: str,
+        nominal_time: datetime,
+        warehouse: str,
+    ) -> None:
+        self.client = client
+        self.project = project
+        self.pipeline_run_uuid = pipeline_run_uuid
+        self.nominal_time = nominal_time
+        self.warehouse = warehouse
+
+    def _emit(self, event: RunEvent) -> None:
+        self.client.emit(event)
+
+    def _run_facets(self) -> dict[str, Any]:
+        return {
+            "parent": parent_run.ParentRunFacet(
+                run=parent_run.Run(runId=self.pipeline_run_uuid),
+                job=parent_run.Job(namespace=self.project.namespace, name=self.project.name),
+                root=parent_run.Root(
+                    run=parent_run.RootRun(runId=self.pipeline_run_uuid),
+                    job=parent_run.RootJob(
+                        namespace=self.project.namespace, name=self.project.name
+                    ),
+                ),
+            ),
+            "nominalTime": nominal_time_run.NominalTimeRunFacet(
+                nominalStartTime=self.nominal_time.isoformat()
+            ),
+            "processing_engine": processing_engine_run.ProcessingEngineRunFacet(
+                version=version("duckdb"),
+                name="duckdb",
+                openlineageAdapterVersion=version("openlineage-python"),
+            ),
+        }
+
+    def _job_type(self, job_type: str) -> job_type_job.JobTypeJobFacet:
+        return job_type_job.JobTypeJobFacet(
+            processingType="BATCH", integration="HEADWATER", jobType=job_type
+        )
+
+    def pipeline_event(self, state: RunState, error: str | None = None) -> None:
+        run_facets: dict[str, Any] = {
+            "nominalTime": nominal_time_run.NominalTimeRunFacet(
+                nominalStartTime=self.nominal_time.isoformat()
+            )
+        }
+        if error:
+            run_facets["errorMessage"] = error_message_run.ErrorMessageRunFacet(
+                message=error, programmingLanguage="python"
+            )
+        self._emit(
+            RunEvent(
+                eventType=state,
+                eventTime=_now(),
+                run=Run(runId=self.pipeline_run_uuid, facets=run_facets),
+                job=Job(
+                    namespace=self.project.namespace,
+                    name=self.project.name,
+                    facets={"jobType": self._job_type("PIPELINE")},
+                ),
+                producer=PRODUCER,
+            )
+        )
+
+    def _symlinks(self, table: str) -> symlinks_dataset.SymlinksDatasetFacet:
+        return symlinks_dataset.SymlinksDatasetFacet(
+            identifiers=[
+                symlinks_dataset.Identifier(namespace=self.warehouse, name=table, type="TABLE")
+            ]
+        )
+
+    def _dataset_facets(
+        self, table: str, schema: pa.Schema | None, snapshot: int | None
+    ) -> dict[str, Any]:
+        facets: dict[str, Any] = {
+            "storage": storage_dataset.StorageDatasetFacet(
+                storageLayer="iceberg", fileFormat="parquet"
+            ),
+            "symlinks": self._symlinks(table),
+        }
+        if schema is not None:
+            facets["schema"] = _schema_facet(schema)
+        if snapshot is not None:
+            facets["version"] = dataset_version_dataset.DatasetVersionDatasetFacet(
+                datasetVersion=str(snapshot)
+            )
+        return facets
+
+    def _job(self, model: Model) -> Job:
+        facets: dict[str, Any] = {
+            "jobType": self._job_type("MODEL"),
+            "sourceCodeLocation": source_code_location_job.SourceCodeLocationJobFacet(
+                type="file", url=model.path.as_uri(), path=self.project.relative(model.path)
+            ),
+        }
+        if model.sql is not None:
+            facets["sql"] = sql_job.SQLJobFacet(query=model.sql, dialect="duckdb")
+        return Job(namespace=self.project.namespace, name=model.name, facets=facets)
+
+    def _location(self, table: str, outcome: ModelOutcome) -> str | None:
+        for read in outcome.reads:
+            if read.table == table:
+                return read.location
+        if outcome.output is not None and outcome.output.table == table:
+            return outcome.output.location
+        return None
+
+    def model_start(self, model: Model, outcome: ModelOutcome, inputs: tuple[str, ...]) -> None:
+        self._emit(
+            RunEvent(
+                eventType=RunState.START,
+                eventTime=_now(),
+                run=Run(runId=outcome.record.run_uuid, facets=self._run_facets()),
+                job=self._job(model),
+                producer=PRODUCER,
+            )
+        )
+
+    def model_end(self, model: Model, outcome: ModelOutcome, error: str | None) -> None:
+        run_facets = self._run_facets()
+        if error is not None:
+            run_facets["errorMessage"] = error_message_run.ErrorMessageRunFacet(
+                message=error, programmingLanguage="python"
+            )
+        inputs = [
+            InputDataset(
+                *dataset_id(read.location),
+                facets=self._dataset_facets(read.table, read.files.schema, read.snapshot_id),
+                inputFacets={
+                    "inputStatistics": input_statistics_input_dataset.InputStatisticsInputDatasetFacet(
+                        rowCount=read.rows, size=read.files.bytes, fileCount=len(read.files.tasks)
+                    )
+                },
+            )
+            for read in outcome.reads
+        ]
+        outputs = []
+        output = outcome.output
+        if output is not None:
+            facets = self._dataset_facets(
+                output.table, output.schema, outcome.record.snapshot_after
+            )
+            lineage = self._column_lineage(model, outcome)
+            if lineage is not None:
+                facets["columnLineage"] = lineage
+            outputs.append(
+                OutputDataset(
+                    *dataset_id(output.location),
+                    facets=facets,
+                    outputFacets={
+                        "outputStatistics": output_statistics_output_dataset.OutputStatisticsOutputDatasetFacet(
+                            rowCount=output.rows_written,
+                            size=output.added_bytes,
+                            fileCount=output.added_files,
+                        )
+                    },
+                )
+            )
+        self._emit(
+            RunEvent(
+                eventType=RunState.FAIL if error else RunState.COMPLETE,
+                eventTime=_now(),
+                run=Run(runId=outcome.record.run_uuid, facets=run_facets),
+                job=self._job(model),
+                inputs=inputs,
+                outputs=outputs,
+                producer=PRODUCER,
+            )
+        )
+        if outcome.tests and output is not None:
+            self._tests(model, outcome, output.location, outcome.tests)
+
+    def _column_lineage(
+        self, model: Model, outcome: ModelOutcome
+    ) -> column_lineage_dataset.ColumnLineageDatasetFacet | None:
+        if model.sql is None or not outcome.reads:
+            return None
+        schemas = {read.table: list(read.files.schema.names) for read in outcome.reads}
+        try:
+            lineage = column_lineage(model.sql, schemas)
+        except ValueError:
+            return None  # lineage is best effort; the run itself succeeded
+        datasets = {read.table: dataset_id(read.location) for read in outcome.reads}
+        facet = to_facet(lineage, datasets)
+        return column_lineage_dataset.ColumnLineageDatasetFacet(
+            fields={
+                name: column_lineage_dataset.Fields(
+                    inputFields=[_input_field(item) for item in value["inputFields"]]
+                )
+                for name, value in facet["fields"].items()
+            },
+            dataset=[_input_field(item) for item in facet.get("dataset", [])],
+        )
+
+    def _tests(
+        self, model: Model, outcome: ModelOutcome, location: str, tests: Sequence[TestOutcome]
+    ) -> None:
+        assertions = [
+            data_quality_assertions_dataset.Assertion(
+                assertion=spec.kind,
+                success=result.status == "pass",
+                column=spec.column,
+                severity=spec.severity,
+                name=spec.name,
+                actual=str(result.failures),
+                expected="0",
+                content=result.query,
+                contentType="sql",
+            )
+            for spec, result in zip(model.tests, tests, strict=True)
+        ]
+        failed = any(r.severity == "error" and r.status != "pass" for r in tests)
+        test_run = _test_run_id(outcome.record.run_uuid)
+        job = Job(
+            namespace=self.project.namespace,
+            name=f"{model.name}.tests",
+            facets={"jobType": self._job_type("TEST")},
+        )
+        dataset = InputDataset(
+            *dataset_id(location),
+            facets=self._dataset_facets(model.name, None, outcome.record.snapshot_after),
+            inputFacets={
+                "dataQualityAssertions": data_quality_assertions_dataset.DataQualityAssertionsDatasetFacet(
+                    assertions=assertions
+                )
+            },
+        )
+        for state in (RunState.START, RunState.FAIL if failed else RunState.COMPLETE):
+            self._emit(
+                RunEvent(
+                    eventType=state,
+                    eventTime=_now(),
+                    run=Run(runId=test_run, facets=self._run_facets()),
+                    job=job,
+                    inputs=[dataset] if state != RunState.START else [],
+                    producer=PRODUCER,
+                )
+            )
+
+
+def _test_run_id(model_run: str) -> str:
+    return str(uuid.uuid5(uuid.UUID(model_run), "tests"))
+
+
+def _input_field(item: dict[str, Any]) -> column_lineage_dataset.InputField:
+    return column_lineage_dataset.InputField(
+        namespace=item["namespace"],
+        name=item["name"],
+        field=item["field"],
+        transformations=[
+            column_lineage_dataset.Transformation(
+                type=t["type"],
+                subtype=t.get("subtype"),
+                description=t.get("description"),
+                masking=t.get("masking", False),
+            )
+            for t in item.get("transformations", [])
+        ],
+    )

@@ -1,0 +1,471 @@
+"""One model run: plan its reads, compute it in DuckDB, commit to Iceberg, test, publish.
+
+The order is what makes a crash harmless: the Iceberg commit carries the model run's id in
+its snapshot properties; the run is published (COMPLETED, watermarks advanced, audit entry)
+in one metadata transaction after its tests pass. A snapshot of a run that never got there is
+rolled back by `reconcile` before the model runs again, so no row is lost or counted twice.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+from pyiceberg.exceptions import CommitFailedException
+from pyiceberg.table import Table
+from sqlalchemy.exc import OperationalError
+from tenacity import (
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential,
+)
+
+from headwater.audit import AuditRecord
+from headwater.lake import (
+    OPERATION_PROPERTY,
+    RUN_PROPERTY,
+    Lake,
+    SchemaConflictError,
+    TableFiles,
+    iceberg_compatible,
+)
+from headwater.pipeline.dag import Graph
+from headwater.pipeline.project import LAYERS, Model, Project
+from headwater.pipeline.quality import blocking, run_tests
+from headwater.pipeline.reading import InputRead, InputRewrittenError, plan_reads
+from headwater.pipeline.state import ModelRunRecord, PipelineState, TestOutcome
+
+PIPELINE_RUN_PROPERTY = "headwater.pipeline-run-id"
+WATERMARKS_PROPERTY = "headwater.watermarks"
+TRANSIENT = (CommitFailedException, OperationalError, OSError)
+
+
+class ModelFailedError(Exception):
+    """A model run failed for a reason that retrying cannot fix."""
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    """What a model run wrote (``files`` are the table's files at ``snapshot_id``)."""
+
+    table: str
+    location: str
+    schema: pa.Schema
+    snapshot_id: int | None
+    rows_written: int
+    files: TableFiles
+    operation: str  # overwrite | append | merge
+    added_files: int = 0
+    added_bytes: int = 0
+
+
+@dataclass(slots=True)
+class ModelOutcome:
+    record: ModelRunRecord
+    reads: list[InputRead] = field(default_factory=list)
+    output: Output | None = None
+    tests: list[TestOutcome] = field(default_factory=list)
+    sql: str | None = None
+
+
+class Emitter:
+    """Where a model run reports itself (OpenLineage); `headwater.pipeline.emit` has the real one."""
+
+    def model_start(self, model: Model, outcome: ModelOutcome, inputs: tuple[str, ...]) -> None:
+        """Report the START of a model run."""
+
+    def model_end(self, model: Model, outcome: ModelOutcome, error: str | None) -> None:
+        """Report its COMPLETE (``error`` None) or FAIL."""
+
+
+@dataclass(slots=True)
+class RunContext:
+    project: Project
+    graph: Graph
+    lake: Lake
+    state: PipelineState
+    emitter: Emitter
+    pipeline_run_uuid: str
+    full_refresh: frozenset[str]
+    actor: str
+    nominal_time: datetime
+    dataset_node: Callable[[str], str]  # table -> audit node "dataset:<ns>:<name>"
+
+
+def connect() -> duckdb.DuckDBPyConnection:
+    connection = duckdb.connect()
+    connection.execute("SET TimeZone = 'UTC'")
+    for layer in LAYERS:
+        connection.execute(f"CREATE SCHEMA IF NOT EXISTS {layer}")
+    return connection
+
+
+def register(
+    connection: duckdb.DuckDBPyConnection, lake: Lake, name: str, files: TableFiles
+) -> None:
+    """Make ``name`` (``layer.table``) a DuckDB view over ``files``, scanned lazily."""
+    alias = "hw_" + name.replace(".", "__")
+    connection.register(alias, lake.dataset(files))
+    connection.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM {alias}")
+
+
+def _register_view_model(
+    connection: duckdb.DuckDBPyConnection, ctx: RunContext, name: str, reads: list[InputRead]
+) -> None:
+    """Define view model ``name`` in DuckDB, registering what it reads (whole) first."""
+    model = ctx.project.models[name]
+    for parent in ctx.graph.inputs[name]:
+        _register_input(connection, ctx, parent, reads)
+    connection.execute(f"CREATE OR REPLACE VIEW {name} AS {model.sql}")
+
+
+def _register_input(
+    connection: duckdb.DuckDBPyConnection, ctx: RunContext, name: str, reads: list[InputRead]
+) -> None:
+    if any(read.table == name for read in reads):
+        return
+    model = ctx.project.models.get(name)
+    if model is not None and model.config.materialized == "view":
+        _register_view_model(connection, ctx, name, reads)
+        return
+    table = ctx.lake.load(name)
+    if table is None:
+        raise ModelFailedError(f"input {name} does not exist yet")
+    current = table.current_snapshot()
+    snapshot = current.snapshot_id if current else None
+    files = ctx.lake.files(table, snapshot)
+    reads.append(InputRead(name, table.location(), snapshot, None, False, files))
+    register(connection, ctx.lake, name, files)
+
+
+def _compute(
+    connection: duckdb.DuckDBPyConnection, model: Model, reads: list[InputRead]
+) -> pa.Table:
+    if model.python is not None:
+        relations = {read.table: connection.table(read.table) for read in reads}
+        try:
+            result = model.python(relations)
+        except Exception as exc:  # the user's code: report, don't crash the pipeline
+            raise ModelFailedError(
+                f"{model.path.name}: model() raised {type(exc).__name__}: {exc}"
+            ) from exc
+        if isinstance(result, duckdb.DuckDBPyRelation):
+            return result.to_arrow_table()
+        if isinstance(result, pa.Table):
+            return result
+        raise ModelFailedError(
+            f"{model.path.name}: model() returned {type(result).__name__}; "
+            "return a duckdb relation or a pyarrow.Table"
+        )
+    try:
+        return connection.sql(model.sql or "").to_arrow_table()
+    except duckdb.Error as exc:
+        raise ModelFailedError(f"{model.path.name}: {str(exc).splitlines()[0]}") from None
+
+
+def _run_owner(table: Table) -> str | None:
+    snapshot = table.current_snapshot()
+    if snapshot is None or snapshot.summary is None:
+        return None
+    return snapshot.summary.additional_properties.get(RUN_PROPERTY)
+
+
+def reconcile(ctx: RunContext, model: Model, table: Table | None) -> str | None:
+    """Roll back a snapshot that a crashed run committed but never published; what was done."""
+    if table is None:
+        return None
+    owner = _run_owner(table)
+    if owner is None or ctx.state.model_run_status(owner) == "COMPLETED":
+        return None
+    snapshot = table.current_snapshot()
+    first = snapshot
+    while snapshot is not None and (
+        snapshot.summary is not None
+        and snapshot.summary.additional_properties.get(RUN_PROPERTY) == owner
+    ):
+        first = snapshot
+        parent = snapshot.parent_snapshot_id
+        snapshot = table.snapshot_by_id(parent) if parent is not None else None
+    assert first is not None
+    restored = first.parent_snapshot_id
+    ctx.lake.rollback(table, restored)
+    note = (
+        f"rolled back snapshot {table.current_snapshot()} of unpublished run {owner} to {restored}"
+    )
+    ctx.state.mark_abandoned(owner, f"never published; rolled back by run {ctx.pipeline_run_uuid}")
+    return note
+
+
+def _write(
+    ctx: RunContext,
+    model: Model,
+    result: pa.Table,
+    record: ModelRunRecord,
+    reads: list[InputRead],
+    full: bool,
+    notes: list[str],
+) -> Output:
+    lake = ctx.lake
+    result = iceberg_compatible(result)
+    table = lake.load(model.name)
+    if table is not None:
+        try:
+            notes.extend(lake.evolve(table, result.schema))
+        except SchemaConflictError:
+            if not full:
+                raise
+            notes.append(f"replaced {model.name}: its schema changed incompatibly")
+            lake.drop(model.name)
+            table = None
+    if table is None:
+        table = lake.create(model.name, result.schema)
+        record.snapshot_before = None
+    properties = {
+        RUN_PROPERTY: record.run_uuid,
+        PIPELINE_RUN_PROPERTY: ctx.pipeline_run_uuid,
+        WATERMARKS_PROPERTY: json.dumps(
+            {read.table: read.snapshot_id for read in reads}, sort_keys=True
+        ),
+    }
+    materialized = model.config.materialized
+    if full or materialized == "table":
+        operation = "overwrite"
+        lake.overwrite(table, result, properties)
+    elif materialized == "append":
+        operation = "append"
+        if result.num_rows:
+            table.append(result, snapshot_properties=properties)
+    else:
+        operation = "merge"
+        if result.num_rows:
+            keys = list(model.config.unique_key)
+            try:
+                table.upsert(
+                    result,
+                    join_cols=keys,
+                    snapshot_properties={**properties, OPERATION_PROPERTY: "merge"},
+                )
+            except ValueError as exc:  # PyIceberg refuses duplicate keys in the new rows
+                raise ModelFailedError(f"merge by {', '.join(keys)}: {exc}") from None
+    table.refresh()
+    current = table.current_snapshot()
+    snapshot_id = current.snapshot_id if current else None
+    added_files, added_bytes = _added_by_run(table, record.run_uuid)
+    return Output(
+        table=model.name,
+        location=table.location(),
+        schema=table.schema().as_arrow(),
+        snapshot_id=snapshot_id,
+        rows_written=result.num_rows,
+        files=lake.files(table, snapshot_id),
+        operation=operation,
+        added_files=added_files,
+        added_bytes=added_bytes,
+    )
+
+
+def _added_by_run(table: Table, run_uuid: str) -> tuple[int, int]:
+    """Data files and bytes the snapshots of one run added (an upsert commits several)."""
+    files = size = 0
+    snapshot = table.current_snapshot()
+    while snapshot is not None and snapshot.summary is not None:
+        properties = snapshot.summary.additional_properties
+        if properties.get(RUN_PROPERTY) != run_uuid:
+            break
+        files += int(properties.get("added-data-files", 0))
+        size += int(properties.get("added-files-size", 0))
+        parent = snapshot.parent_snapshot_id
+        snapshot = table.snapshot_by_id(parent) if parent is not None else None
+    return files, size
+
+
+def _incremental_inputs(model: Model, inputs: tuple[str, ...]) -> tuple[str, ...]:
+    return model.config.incremental_on or inputs
+
+
+def _attempt(ctx: RunContext, model: Model, outcome: ModelOutcome, notes: list[str]) -> None:
+    record = outcome.record
+    inputs = ctx.graph.inputs[model.name]
+    views = {
+        name
+        for name in inputs
+        if name in ctx.project.models and ctx.project.models[name].config.materialized == "view"
+    }
+    stored_inputs = tuple(name for name in inputs if name not in views)
+    watermarks = ctx.state.watermarks(ctx.project.name, model.name)
+    table = ctx.lake.load(model.name)
+    full = (
+        model.name in ctx.full_refresh
+        or not model.config.incremental
+        or table is None
+        or table.current_snapshot() is None
+        or any(
+            name not in watermarks
+            for name in _incremental_inputs(model, inputs)
+            if name in stored_inputs
+        )
+    )
+    reads, reason = plan_reads(ctx.lake, model, stored_inputs, watermarks, full)
+    if reason is not None:
+        if model.config.on_input_rewrite == "fail":
+            raise ModelFailedError(f"{reason}; on_input_rewrite: fail (run with --full-refresh)")
+        notes.append(f"full refresh because {reason}")
+        full = True
+        reads, _ = plan_reads(ctx.lake, model, stored_inputs, watermarks, full)
+    record.mode = "full" if full or not model.config.incremental else "incremental"
+    current = table.current_snapshot() if table is not None else None
+    record.snapshot_before = current.snapshot_id if current else None
+    connection = connect()
+    try:
+        for read in reads:
+            register(connection, ctx.lake, read.table, read.files)
+        for name in views:
+            _register_view_model(connection, ctx, name, reads)
+        outcome.reads = reads
+        record.rows_read = sum(read.rows for read in reads)
+        record.details["reads"] = {
+            read.table: {
+                "snapshot": read.snapshot_id,
+                "since": read.since,
+                "incremental": read.incremental,
+                "rows": read.rows,
+            }
+            for read in reads
+        }
+        if model.config.materialized == "view":
+            outcome.sql = model.sql
+            connection.execute(f"CREATE OR REPLACE VIEW {model.name} AS {model.sql}")
+            outcome.tests = _test(ctx, connection, model, reads, new_rows=None)
+            _raise_if_blocked(outcome)
+            return
+        result = _compute(connection, model, reads)
+        outcome.sql = model.sql
+        output = _write(ctx, model, result, record, reads, full, notes)
+        outcome.output = output
+        record.rows_written = output.rows_written
+        record.snapshot_after = output.snapshot_id
+        register(connection, ctx.lake, model.name, output.files)
+        new_rows = None
+        if record.mode == "incremental":
+            connection.register("hw_new_rows", result)
+            new_rows = "hw_new_rows"
+        outcome.tests = _test(ctx, connection, model, reads, new_rows)
+        if blocking(outcome.tests):
+            written = ctx.lake.load(model.name)
+            if written is not None:
+                ctx.lake.rollback(written, record.snapshot_before)
+            notes.append(f"rolled back {model.name} to snapshot {record.snapshot_before}")
+            record.snapshot_after = record.snapshot_before
+        _raise_if_blocked(outcome)
+    finally:
+        connection.close()
+
+
+def _test(
+    ctx: RunContext,
+    connection: duckdb.DuckDBPyConnection,
+    model: Model,
+    reads: list[InputRead],
+    new_rows: str | None,
+) -> list[TestOutcome]:
+    for test in model.tests:
+        if test.kind == "relationships":
+            _register_input(connection, ctx, str(test.params["to"]).lower(), reads)
+    return run_tests(connection, model.name, model.tests, model.name, new_rows)
+
+
+def _raise_if_blocked(outcome: ModelOutcome) -> None:
+    failed = blocking(outcome.tests)
+    if failed:
+        names = ", ".join(f"{test.name} ({test.failures} failing rows)" for test in failed)
+        raise ModelFailedError(f"tests failed: {names}")
+
+
+def run_model(ctx: RunContext, model: Model) -> ModelOutcome:
+    """Run ``model`` once (with retries of transient failures) and record how it went."""
+    record = ModelRunRecord(
+        run_uuid=str(uuid.uuid4()),
+        pipeline_run_uuid=ctx.pipeline_run_uuid,
+        project=ctx.project.name,
+        model=model.name,
+        mode="view" if model.config.materialized == "view" else "pending",
+    )
+    outcome = ModelOutcome(record)
+    notes: list[str] = []
+    note = reconcile(ctx, model, ctx.lake.load(model.name))
+    if note:
+        notes.append(note)
+    ctx.state.start_model(record)
+    ctx.emitter.model_start(model, outcome, ctx.graph.inputs[model.name])
+    error: str | None = None
+    try:
+        for attempt in Retrying(
+            retry=retry_if_exception_type(TRANSIENT),
+            stop=stop_after_attempt(ctx.project.retries + 1),
+            wait=wait_exponential(multiplier=0.2, max=5),
+            reraise=True,
+        ):
+            with attempt:
+                record.attempts = attempt.retry_state.attempt_number
+                _attempt(ctx, model, outcome, notes)
+        record.status = "COMPLETED"
+    except (ModelFailedError, SchemaConflictError, InputRewrittenError) as exc:
+        error = str(exc)
+    except TRANSIENT as exc:
+        error = f"{type(exc).__name__}: {exc} (after {record.attempts} attempts)"
+    if error is not None:
+        record.status = "FAILED"
+        record.message = error
+    record.details["notes"] = notes
+    published = record.status == "COMPLETED" and model.config.materialized != "view"
+    ctx.state.finish_model(
+        record,
+        watermarks=(
+            {read.table: read.snapshot_id for read in outcome.reads if read.snapshot_id}
+            if published
+            else None
+        ),
+        tests=outcome.tests,
+        audit=_audit(ctx, model, outcome, notes) if published or _rolled_back(notes) else (),
+    )
+    ctx.emitter.model_end(model, outcome, error)
+    return outcome
+
+
+def _rolled_back(notes: list[str]) -> bool:
+    return any(note.startswith("rolled back") for note in notes)
+
+
+def _audit(
+    ctx: RunContext, model: Model, outcome: ModelOutcome, notes: list[str]
+) -> list[AuditRecord]:
+    record = outcome.record
+    node = ctx.dataset_node(model.name)
+    details: dict[str, Any] = {
+        "run": record.run_uuid,
+        "pipeline_run": ctx.pipeline_run_uuid,
+        "model": model.name,
+        "mode": record.mode,
+        "snapshot_before": record.snapshot_before,
+        "snapshot": record.snapshot_after,
+        "inputs": {read.table: read.snapshot_id for read in outcome.reads},
+        "rows_written": record.rows_written,
+    }
+    if notes:
+        details["notes"] = notes
+    refs = [f"run:{record.run_uuid}", node]
+    if record.status != "COMPLETED":
+        action = "pipeline.model.rollback"
+    elif record.mode == "full" and model.config.incremental:
+        action = "pipeline.model.full_refresh"
+    else:
+        action = "pipeline.model.commit"
+    details["outputs"] = {node: str(record.snapshot_after)}
+    return [AuditRecord(action, node, ctx.actor, details, refs)]

@@ -1,0 +1,131 @@
+"""Data-quality tests, each compiled to a DuckDB query that returns the failing rows.
+
+On an incremental run, row-level tests (not_null, accepted_values, relationships, expression)
+check only the rows the run wrote: the rows already in the table passed when they were
+written, and checking them again would make every run cost the whole table. Table-level tests
+(unique, row_count, freshness, custom SQL) check the whole table as written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime, time
+from decimal import Decimal
+from typing import Any
+
+import duckdb
+from sqlglot import exp
+
+from headwater.pipeline.declarations import TestSpec
+from headwater.pipeline.state import TestOutcome
+
+SAMPLE_ROWS = 5
+ROW_LEVEL = frozenset({"not_null", "accepted_values", "relationships", "expression"})
+
+
+def _column(name: str) -> str:
+    return exp.to_identifier(name, quoted=True).sql("duckdb")
+
+
+def _literal(value: Any) -> str:
+    return exp.convert(value).sql("duckdb")
+
+
+def failing_rows_query(test: TestSpec, table: str, new_rows: str | None) -> str:
+    """The query returning the rows that make ``test`` fail, over the DuckDB relation
+    ``table`` (the whole table) or, for row-level tests, ``new_rows`` when given."""
+    target = new_rows if new_rows is not None and test.kind in ROW_LEVEL else table
+    column = _column(test.column) if test.column else ""
+    params = test.params
+    if test.kind == "not_null":
+        return f"SELECT * FROM {target} WHERE {column} IS NULL"
+    if test.kind == "accepted_values":
+        values = ", ".join(_literal(value) for value in params["values"])
+        return f"SELECT * FROM {target} WHERE {column} IS NOT NULL AND {column} NOT IN ({values})"
+    if test.kind == "relationships":
+        parent = _column(params["field"])
+        return (
+            f"SELECT * FROM {target} AS child WHERE child.{column} IS NOT NULL AND NOT EXISTS "
+            f"(SELECT 1 FROM {params['to']} AS parent WHERE parent.{parent} = child.{column})"
+        )
+    if test.kind == "expression":
+        return f"SELECT * FROM {target} WHERE NOT COALESCE(({params['expression']}), FALSE)"
+    if test.kind == "unique":
+        return (
+            f"SELECT {column}, count(*) AS occurrences FROM {target} "
+            f"WHERE {column} IS NOT NULL GROUP BY {column} HAVING count(*) > 1"
+        )
+    if test.kind == "row_count":
+        bounds = []
+        if params.get("min") is not None:
+            bounds.append(f"count(*) >= {int(params['min'])}")
+        if params.get("max") is not None:
+            bounds.append(f"count(*) <= {int(params['max'])}")
+        condition = " AND ".join(bounds) or "TRUE"
+        return f"SELECT count(*) AS row_count FROM {target} HAVING NOT ({condition})"
+    if test.kind == "freshness":
+        seconds = int(test.max_age.total_seconds())
+        latest = f"max({column})::TIMESTAMPTZ"
+        return (
+            f"SELECT {latest} AS latest FROM {target} HAVING {latest} IS NULL OR "
+            f"{latest} < now() - to_seconds({seconds})"
+        )
+    if test.kind == "sql":
+        return f"SELECT * FROM ({params['sql']}) AS custom"
+    raise AssertionError(f"unknown test kind {test.kind}")  # parse_tests admits no other
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, dict):
+        return {str(key): _json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(item) for item in value]
+    return value
+
+
+def run_tests(
+    connection: duckdb.DuckDBPyConnection,
+    model: str,
+    tests: Sequence[TestSpec],
+    table: str,
+    new_rows: str | None = None,
+) -> list[TestOutcome]:
+    """Run ``tests`` and say how each went; a test whose query fails has status ``error``."""
+    outcomes = []
+    for test in tests:
+        query = failing_rows_query(test, table, new_rows)
+        try:
+            failures = connection.execute(f"SELECT count(*) FROM ({query}) AS failing").fetchone()
+            count = int(failures[0]) if failures else 0
+            sample = (
+                connection.sql(f"{query} LIMIT {SAMPLE_ROWS}").to_arrow_table().to_pylist()
+                if count
+                else []
+            )
+            status = "pass" if count == 0 else ("fail" if test.severity == "error" else "warn")
+        except duckdb.Error as exc:
+            count, status = 0, "error"
+            sample = [{"error": str(exc).splitlines()[0]}]
+        outcomes.append(
+            TestOutcome(
+                name=test.name,
+                severity=test.severity,
+                status=status,
+                failures=count,
+                sample=[_json_safe(row) for row in sample],
+                query=query,
+                model=model,
+            )
+        )
+    return outcomes
+
+
+def blocking(outcomes: Sequence[TestOutcome]) -> list[TestOutcome]:
+    """The outcomes that stop publication: failed or broken ``error`` tests."""
+    return [o for o in outcomes if o.severity == "error" and o.status in ("fail", "error")]
