@@ -16,6 +16,7 @@ Datasets follow the OpenLineage naming of Iceberg tables by location (namespace 
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Sequence
@@ -57,11 +58,11 @@ from openlineage.client.transport import Transport
 
 from headwater import __version__
 from headwater.db import Database
-from headwater.pipeline.column_lineage import column_lineage, to_facet
 from headwater.pipeline.execute import Emitter, ModelOutcome
 from headwater.pipeline.project import Model, Project
 from headwater.pipeline.state import TestOutcome
 
+log = logging.getLogger("headwater.pipeline")
 PRODUCER = f"https://github.com/headwater-data/headwater/tree/{__version__}"
 
 
@@ -146,9 +147,15 @@ class LineageEmitter(Emitter):
         self.pipeline_run_uuid = pipeline_run_uuid
         self.nominal_time = nominal_time
         self.warehouse = warehouse
+        self.undelivered = 0
 
     def _emit(self, event: RunEvent) -> None:
-        self.client.emit(event)
+        # A lineage outage must not fail the data: the run goes on, and says what was lost.
+        try:
+            self.client.emit(event)
+        except Exception as exc:
+            self.undelivered += 1
+            log.warning("OpenLineage event not delivered: %s: %s", type(exc).__name__, exc)
 
     def _run_facets(self) -> dict[str, Any]:
         return {
@@ -314,6 +321,8 @@ class LineageEmitter(Emitter):
     ) -> column_lineage_dataset.ColumnLineageDatasetFacet | None:
         if model.sql is None or not outcome.reads:
             return None
+        from headwater.pipeline.column_lineage import column_lineage, to_facet
+
         schemas = {read.table: list(read.files.schema.names) for read in outcome.reads}
         try:
             lineage = column_lineage(model.sql, schemas)

@@ -9,6 +9,8 @@ rolled back by `reconcile` before the model runs again, so no row is lost or cou
 from __future__ import annotations
 
 import json
+import os
+import signal
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -43,6 +45,10 @@ from headwater.pipeline.reading import InputRead, InputRewrittenError, plan_read
 from headwater.pipeline.state import ModelRunRecord, PipelineState, TestOutcome
 
 PIPELINE_RUN_PROPERTY = "headwater.pipeline-run-id"
+# Crash tests set this to ``<point>@<model>`` (points: before-commit, after-commit,
+# after-tests, after-publish); the process then kills itself there with SIGKILL, as a power
+# cut would (tests/pipeline/test_crash.py).
+FAULT_VARIABLE = "HEADWATER_FAULT_INJECT"
 WATERMARKS_PROPERTY = "headwater.watermarks"
 TRANSIENT = (CommitFailedException, OperationalError, OSError)
 
@@ -97,6 +103,11 @@ class RunContext:
     actor: str
     nominal_time: datetime
     dataset_node: Callable[[str], str]  # table -> audit node "dataset:<ns>:<name>"
+
+
+def fault_point(name: str, model: Model) -> None:
+    if os.environ.get(FAULT_VARIABLE) == f"{name}@{model.name}":
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def connect() -> duckdb.DuckDBPyConnection:
@@ -235,6 +246,7 @@ def _write(
         ),
     }
     materialized = model.config.materialized
+    fault_point("before-commit", model)
     if full or materialized == "table":
         operation = "overwrite"
         lake.overwrite(table, result, properties)
@@ -254,6 +266,7 @@ def _write(
                 )
             except ValueError as exc:  # PyIceberg refuses duplicate keys in the new rows
                 raise ModelFailedError(f"merge by {', '.join(keys)}: {exc}") from None
+    fault_point("after-commit", model)
     table.refresh()
     current = table.current_snapshot()
     snapshot_id = current.snapshot_id if current else None
@@ -357,6 +370,7 @@ def _attempt(ctx: RunContext, model: Model, outcome: ModelOutcome, notes: list[s
             connection.register("hw_new_rows", result)
             new_rows = "hw_new_rows"
         outcome.tests = _test(ctx, connection, model, reads, new_rows)
+        fault_point("after-tests", model)
         if blocking(outcome.tests):
             written = ctx.lake.load(model.name)
             if written is not None:
@@ -435,6 +449,7 @@ def run_model(ctx: RunContext, model: Model) -> ModelOutcome:
         tests=outcome.tests,
         audit=_audit(ctx, model, outcome, notes) if published or _rolled_back(notes) else (),
     )
+    fault_point("after-publish", model)
     ctx.emitter.model_end(model, outcome, error)
     return outcome
 

@@ -101,8 +101,9 @@ def run_tests(
     for test in tests:
         query = failing_rows_query(test, table, new_rows)
         try:
-            failures = connection.execute(f"SELECT count(*) FROM ({query}) AS failing").fetchone()
-            count = int(failures[0]) if failures else 0
+            ((count,),) = connection.execute(
+                f"SELECT count(*) FROM ({query}) AS failing"
+            ).fetchall()
             sample = (
                 connection.sql(f"{query} LIMIT {SAMPLE_ROWS}").to_arrow_table().to_pylist()
                 if count
