@@ -2,8 +2,8 @@
 
 from headwater.pipeline.dag import Graph as Graph
 from headwater.pipeline.dag import build_graph as build_graph
+from headwater.pipeline.declarations import ProjectError as ProjectError
 from headwater.pipeline.project import Project as Project
-from headwater.pipeline.project import ProjectError as ProjectError
 from headwater.pipeline.project import load_project as load_project
 from headwater.pipeline.runner import PipelineResult as PipelineResult
 from headwater.pipeline.runner import ensure_sources as ensure_sources

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import sqlglot
 from sqlglot import exp
 
-from headwater.pipeline.project import LAYERS, Model, Project, ProjectError
+from headwater.pipeline.declarations import ProjectError
+from headwater.pipeline.project import LAYERS, Model, Project
 
 
 @dataclass(frozen=True, slots=True)

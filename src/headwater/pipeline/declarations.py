@@ -31,8 +31,8 @@ _AGE = re.compile(r"(\d+)\s*([smhd])")
 _AGE_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 
-class DeclarationError(BadRequestError):
-    pass
+class ProjectError(BadRequestError):
+    """The project is malformed; the message names the file and line or key."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,22 +68,22 @@ def _default_name(kind: str, column: str | None, params: dict[str, Any]) -> str:
 
 def _check_params(kind: str, params: dict[str, Any], where: str) -> None:
     if kind == "accepted_values" and not isinstance(params["values"], list):
-        raise DeclarationError(f"{where}: values must be a list")
+        raise ProjectError(f"{where}: values must be a list")
     if kind == "relationships" and not (
         isinstance(params["to"], str) and isinstance(params["field"], str)
     ):
-        raise DeclarationError(f"{where}: to and field must be a table and a column name")
+        raise ProjectError(f"{where}: to and field must be a table and a column name")
     if kind == "row_count":
         for bound in ("min", "max"):
             value = params.get(bound)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-                raise DeclarationError(f"{where}: {bound} must be a whole number")
+                raise ProjectError(f"{where}: {bound} must be a whole number")
     if kind == "freshness" and not _AGE.fullmatch(str(params["max_age"]).strip()):
-        raise DeclarationError(f"{where}: max_age must look like 30m, 12h or 3d")
+        raise ProjectError(f"{where}: max_age must look like 30m, 12h or 3d")
     if kind in ("expression", "sql") and not (
         isinstance(params[kind], str) and params[kind].strip()
     ):
-        raise DeclarationError(f"{where}: {kind} must be a non-empty SQL text")
+        raise ProjectError(f"{where}: {kind} must be a non-empty SQL text")
 
 
 def parse_tests(
@@ -93,7 +93,7 @@ def parse_tests(
     if value is None:
         return ()
     if not isinstance(value, list):
-        raise DeclarationError(f"{where}: must be a list of tests")
+        raise ProjectError(f"{where}: must be a list of tests")
     tests = []
     raw: Any
     for index, item in enumerate(value):
@@ -103,29 +103,27 @@ def parse_tests(
         elif isinstance(item, dict) and len(item) == 1:
             kind, raw = next(iter(item.items()))
         else:
-            raise DeclarationError(f"{item_where}: a test is a name or a one-key mapping")
+            raise ProjectError(f"{item_where}: a test is a name or a one-key mapping")
         if kind not in KINDS:
-            raise DeclarationError(
-                f"{item_where}: unknown test {kind!r}; known: {', '.join(KINDS)}"
-            )
+            raise ProjectError(f"{item_where}: unknown test {kind!r}; known: {', '.join(KINDS)}")
         needs_column, required, optional = KINDS[kind]
         if kind in ("expression", "sql") and isinstance(raw, str):
             raw = {kind: raw}
         if not isinstance(raw, dict):
-            raise DeclarationError(f"{item_where}: the parameters of {kind} must be a mapping")
+            raise ProjectError(f"{item_where}: the parameters of {kind} must be a mapping")
         unknown = set(raw) - required - optional - _COMMON
         if unknown:
-            raise DeclarationError(f"{item_where}: {kind} has no parameter {sorted(unknown)[0]!r}")
+            raise ProjectError(f"{item_where}: {kind} has no parameter {sorted(unknown)[0]!r}")
         missing = required - set(raw)
         if missing:
-            raise DeclarationError(f"{item_where}: {kind} needs {sorted(missing)[0]!r}")
+            raise ProjectError(f"{item_where}: {kind} needs {sorted(missing)[0]!r}")
         params = {key: raw[key] for key in raw if key not in _COMMON}
         test_column = raw.get("column", column)
         if needs_column and not isinstance(test_column, str):
-            raise DeclarationError(f"{item_where}: {kind} needs a column")
+            raise ProjectError(f"{item_where}: {kind} needs a column")
         severity = raw.get("severity", "error")
         if severity not in SEVERITIES:
-            raise DeclarationError(f"{item_where}: severity must be error or warn")
+            raise ProjectError(f"{item_where}: severity must be error or warn")
         _check_params(kind, params, item_where)
         name = raw.get("name") or _default_name(kind, test_column, params)
         tests.append(

@@ -163,6 +163,8 @@ def _compute(
         relations = {read.table: connection.table(read.table) for read in reads}
         try:
             result = model.python(relations)
+        except TRANSIENT:
+            raise  # retried like any other transient failure
         except Exception as exc:  # the user's code: report, don't crash the pipeline
             raise ModelFailedError(
                 f"{model.path.name}: model() raised {type(exc).__name__}: {exc}"

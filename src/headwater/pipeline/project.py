@@ -17,9 +17,8 @@ from typing import Any, Literal
 import pyarrow as pa
 import yaml
 
-from headwater.errors import BadRequestError
 from headwater.lake import arrow_type
-from headwater.pipeline.declarations import TestSpec, parse_tests
+from headwater.pipeline.declarations import ProjectError, TestSpec, parse_tests
 
 PROJECT_FILE = "headwater.yml"
 # Data flows left to right; a model reads its own layer or an earlier one.
@@ -30,10 +29,6 @@ MATERIALIZATIONS: tuple[Materialized, ...] = ("table", "append", "merge", "view"
 REWRITE_POLICIES = ("full_refresh", "fail")
 _NAME = re.compile(r"[a-z_][a-z0-9_]*")
 _HEADER_LINE = re.compile(r"--\s?(.*)$")
-
-
-class ProjectError(BadRequestError):
-    """The project is malformed; the message names the file and line or key."""
 
 
 @dataclass(frozen=True, slots=True)

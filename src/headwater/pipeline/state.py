@@ -226,9 +226,7 @@ def list_runs(database: Database, project: str | None, limit: int) -> list[dict[
         runs = [_plain(row) for row in connection.execute(query)]
         for run in runs:
             statuses = connection.execute(
-                select(model_runs.c.status).where(
-                    model_runs.c.pipeline_run_uuid == run["run_uuid"]
-                )
+                select(model_runs.c.status).where(model_runs.c.pipeline_run_uuid == run["run_uuid"])
             ).scalars()
             counts: dict[str, int] = {}
             for status in statuses:
