@@ -431,7 +431,7 @@ def _print_arrow(data: Any, title: str) -> None:
 def _as_of(lake: Lake, table: Any, as_of: str) -> int:
     if as_of.isdigit():
         if table.snapshot_by_id(int(as_of)) is None:
-            fail(BadRequestError(f"{table.name()[-1]} has no snapshot {as_of}", "--as-of"))
+            fail(BadRequestError(f"{'.'.join(table.name())} has no snapshot {as_of}", "--as-of"))
         return int(as_of)
     try:
         when = datetime.fromisoformat(as_of)

@@ -212,8 +212,8 @@ def _replace_watermarks(
 
 def _plain(row: Any) -> dict[str, Any]:
     return {
-        key: value.isoformat() if isinstance(value, datetime) else value
-        for key, value in row._mapping.items()
+        str(key): value.isoformat() if isinstance(value, datetime) else value
+        for key, value in row._asdict().items()
     }
 
 
