@@ -189,7 +189,13 @@ def run(
             for name, outcome in result.outcomes.items()
         },
         "skipped": result.skipped,
+        "undelivered_lineage_events": result.undelivered_events,
     }
+    if result.undelivered_events:
+        err_console.print(
+            f"[yellow]warning:[/] {result.undelivered_events} OpenLineage events could not be "
+            "delivered (see the log); the data was written"
+        )
     if as_json:
         print_json(summary)
     else:

@@ -100,8 +100,8 @@ RAW_SCHEMAS: dict[str, pa.Schema] = {
     ),
 }
 
-# The rates the generator aims at; tests measure them. Unless said otherwise a rate is a share
-# of the rows of the table the dirt is in.
+# The rates the generator aims at (the dirt, and a few shapes of the data); the tests measure
+# them. Unless said otherwise a rate is a share of the rows of the table it concerns.
 DIRT_RATES: dict[str, float] = {
     "web_share": 0.70,  # of customers, hence of orders
     "duplicate_in_batch": 0.02,  # rows of every table delivered twice within the batch
@@ -141,7 +141,6 @@ _M64 = (1 << 64) - 1
 _K_ORDER = 1
 _K_ORDER_TIME = 2
 _K_ORDER_DIRT = 3
-_K_ORDER_FORMAT = 12
 _K_CUSTOMER = 4
 _K_CUSTOMER_DIRT = 5
 _K_PERSON = 6
@@ -150,107 +149,25 @@ _K_REFUND = 8
 _K_UNKNOWN_REFUND = 9
 _K_DUPLICATE = 10
 _K_REPLAY = 11
+_K_ORDER_FORMAT = 12
+_K_CUSTOMER_FORMAT = 13
 
-_FIRST = [
-    "Olivia",
-    "Liam",
-    "Emma",
-    "Noah",
-    "Ava",
-    "Elijah",
-    "Sophia",
-    "Lucas",
-    "Mia",
-    "Mateo",
-    "Amelia",
-    "Levi",
-    "Harper",
-    "Ezra",
-    "Evelyn",
-    "Asher",
-    "Luna",
-    "Leo",
-    "Aria",
-    "James",
-    "Chloe",
-    "Jack",
-    "Nora",
-    "Omar",
-    "Zoe",
-    "Ravi",
-    "Ines",
-    "Kenji",
-    "Aisha",
-    "Tomas",
-    "Priya",
-    "Ivan",
-    "Grace",
-    "Samuel",
-    "Lena",
-    "Diego",
-    "Maya",
-    "Felix",
-    "Hana",
-    "Arjun",
-    "Clara",
-    "Yusuf",
-    "Elena",
-    "Marco",
-    "Sara",
-    "Jonas",
-    "Alice",
-    "Bob",
-]
-_LAST = [
-    "Smith",
-    "Johnson",
-    "Garcia",
-    "Brown",
-    "Jones",
-    "Miller",
-    "Davis",
-    "Rodriguez",
-    "Martinez",
-    "Lopez",
-    "Wilson",
-    "Anderson",
-    "Thomas",
-    "Taylor",
-    "Moore",
-    "Jackson",
-    "Martin",
-    "Lee",
-    "Perez",
-    "Thompson",
-    "White",
-    "Harris",
-    "Clark",
-    "Lewis",
-    "Robinson",
-    "Walker",
-    "Young",
-    "Allen",
-    "King",
-    "Wright",
-    "Scott",
-    "Torres",
-    "Nguyen",
-    "Hill",
-    "Flores",
-    "Green",
-    "Adams",
-    "Nelson",
-    "Baker",
-    "Hall",
-    "Rivera",
-    "Campbell",
-    "Mitchell",
-    "Carter",
-    "Roberts",
-    "Kim",
-    "Patel",
-    "Novak",
-]
+
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(text.split())
+
+
+_FIRST = _words(
+    "Olivia Liam Emma Noah Ava Elijah Sophia Lucas Mia Mateo Amelia Levi Harper Ezra Evelyn "
+    "Asher Luna Leo Aria James Chloe Jack Nora Omar Zoe Ravi Ines Kenji Aisha Tomas Priya Ivan "
+    "Grace Samuel Lena Diego Maya Felix Hana Arjun Clara Yusuf Elena Marco Sara Jonas Alice Bob"
+)
+_LAST = _words(
+    "Smith Johnson Garcia Brown Jones Miller Davis Rodriguez Martinez Lopez Wilson Anderson "
+    "Thomas Taylor Moore Jackson Martin Lee Perez Thompson White Harris Clark Lewis Robinson "
+    "Walker Young Allen King Wright Scott Torres Nguyen Hill Flores Green Adams Nelson Baker "
+    "Hall Rivera Campbell Mitchell Carter Roberts Kim Patel Novak"
+)
 # One dot in every domain: dropping the TLD then makes an address invalid ("bob@example").
 _DOMAINS = ("example.com", "example.org", "example.net", "mail.test", "inbox.test")
 _STORES = ("store-01", "store-02", "store-03", "store-04", "store-05", "store-06")
@@ -431,7 +348,8 @@ class _Shop:
                     break
                 other -= 1
         person = self.person(number)
-        d = _mix(h ^ (_K_CUSTOMER_DIRT << 56))
+        d = self._h(_K_CUSTOMER_DIRT, batch, c)  # which dirt: time 0-8, email 9-24, phone 25-40
+        f = self._h(_K_CUSTOMER_FORMAT, batch, c)  # how it is spelled
         ordered_at, received_at = self.order_times(batch, 4 * c, True, 0)
         created_at = ordered_at - _US * (1 + (d & 0x1FF))
         r_email = (d >> 9) & 0xFFFF
@@ -454,17 +372,17 @@ class _Shop:
         if r_email < _p16(missing):
             email = None
         elif r_email < _p16(missing + malformed):
-            email = _email_malformed(person.email, d >> 41)
+            email = _email_malformed(person.email, f & 0xFFFF)
         else:
-            email = _email_variant(person.email, d >> 41)
+            email = _email_variant(person.email, f & 0xFFFF)
         phone: str | None
         if r_phone < _PHONE_MALFORMED_16:
             phone = _phone_format(person.phone, 5)[4:]  # "010-1234": no area code
         elif r_phone < _p16(has_phone):
-            phone = _phone_format(person.phone, d >> 48)
+            phone = _phone_format(person.phone, (f >> 16) & 0xFF)
         else:
             phone = None
-        flag = None if (d >> 56) & 0xF == 0 else (d >> 56) & 0xF < 7
+        flag = None if (f >> 24) & 0xF == 0 else (f >> 24) & 0xF < 7
         customer = _Customer(
             event_id=f"{h:016x}",
             web=web,
@@ -473,7 +391,7 @@ class _Shop:
             phone=phone,
             person=person,
             flag=flag,
-            store_id=_STORES[(d >> 60) % len(_STORES)],
+            store_id=_STORES[(f >> 28) % len(_STORES)],
             created_at=created_at,
             received_at=max(created_at, received_at - _US),
         )
@@ -512,8 +430,10 @@ class _Shop:
         _, end = _window_us(batch)
         for i in indices:
             # Three hashes per order; each field reads its own bits of one of them.
-            h = h_of(_K_ORDER, batch, i)  # who: role 0-15, pick 16-39, 40-55, refund 56-63
-            d = h_of(_K_ORDER_DIRT, batch, i)  # amount 0-23, missing 24-39, 40-63 formats
+            h = h_of(_K_ORDER, batch, i)  # role 0-15, pick 16-39, batch/channel 40-55, refund 56-63
+            d = h_of(
+                _K_ORDER_DIRT, batch, i
+            )  # amount 0-23, missing 24-39, spelling 40-59, store 60-63
             e = h_of(_K_ORDER_FORMAT, batch, i)  # contact details
             role = h & 0xFFFF
             pick = (h >> 16) & 0xFFFFFF
@@ -529,7 +449,7 @@ class _Shop:
             elif role < _GUEST_16:
                 guest = customer(batch, pick % (i // 4 + 1)).person
             elif batch > 0 and role >= _EARLIER_16:
-                cust = update = customer((h >> 40) % batch, pick % (i // 4 + 1))
+                cust = update = customer(((h >> 40) & 0xFFFF) % batch, pick % (i // 4 + 1))
             else:
                 cust = customer(batch, pick % (i // 4 + 1))
                 floor, eligible = cust.created_at, False
@@ -603,9 +523,10 @@ class _Shop:
                 r = h_of(_K_REFUND, batch, i)
                 full = (r & 0xFF) < 154
                 cents = true_cents if full else true_cents * (10 + (r >> 8) % 80) // 100
-                refunded_at = min(
-                    ordered_at + _HOUR + ((r >> 16) & 0xFFFF) * 3 * _DAY // 65536, end - _HOUR
-                )
+                # Up to three days later, but within this delivery: a refund is paid out no
+                # earlier than an hour after the order and delivered with the batch.
+                room = min(3 * _DAY, end - 2 * _HOUR - ordered_at)
+                refunded_at = ordered_at + _HOUR + ((r >> 16) & 0xFFFF) * room // 65536
                 refunds["event_id"].append(f"{r:016x}")
                 refunds["refund_id"].append(f"R{batch:04d}-{i:08d}")
                 # The true id even when the order event lost it: that refund's order is unknown.

@@ -32,6 +32,7 @@ class PipelineResult:
     status: str
     outcomes: dict[str, ModelOutcome] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)  # model -> why
+    undelivered_events: int = 0  # OpenLineage events the transport could not deliver
 
     @property
     def failed(self) -> list[str]:
@@ -89,6 +90,7 @@ def run_pipeline(
     state.finish_pipeline(run_uuid, result.status)
     failure = f"models failed: {', '.join(result.failed)}" if result.status == "FAILED" else None
     emitter.pipeline_event(RunState.FAIL if failure else RunState.COMPLETE, error=failure)
+    result.undelivered_events = emitter.undelivered
     return result
 
 
