@@ -17,9 +17,10 @@ from urllib.parse import urlparse
 import pyarrow as pa
 import pyarrow.dataset as pads
 from pyiceberg.catalog.sql import SqlCatalog
-from pyiceberg.exceptions import NoSuchTableError
+from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError
 from pyiceberg.table import FileScanTask, Table
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 
 from headwater.lake.changes import Changes
 from headwater.lake.types import nullable_schema
@@ -135,9 +136,14 @@ class Lake:
                 names.append(".".join(identifier))
         return sorted(names)
 
+    def ensure_namespace(self, layer: str) -> None:
+        try:
+            self.catalog.create_namespace_if_not_exists(layer)
+        except (NamespaceAlreadyExistsError, IntegrityError):
+            pass  # created by a concurrent writer between PyIceberg's check and its insert
+
     def create(self, name: str, schema: pa.Schema, properties: Mapping[str, str] = {}) -> Table:
-        layer = name.split(".", 1)[0]
-        self.catalog.create_namespace_if_not_exists(layer)
+        self.ensure_namespace(name.split(".", 1)[0])
         return self.catalog.create_table(
             name, schema=nullable_schema(schema), properties=dict(properties)
         )

@@ -7,12 +7,12 @@ a Python model's are its ``INPUTS``. References are layer-qualified (``staging.s
 from __future__ import annotations
 
 import graphlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sqlglot
 from sqlglot import exp
 
-from headwater.pipeline.declarations import ProjectError
+from headwater.pipeline.declarations import ProjectError, TestSpec
 from headwater.pipeline.project import LAYERS, Model, Project
 
 
@@ -61,6 +61,22 @@ def references(model: Model) -> list[Reference]:
     return list(found.values())
 
 
+def test_references(test: TestSpec) -> list[str]:
+    """The tables a test reads besides its own: a relationship's parent, a custom query's."""
+    if test.kind == "relationships":
+        return [str(test.params["to"]).lower()]
+    if test.kind != "sql":
+        return []
+    try:
+        tree = sqlglot.parse_one(str(test.params["sql"]), dialect="duckdb")
+    except sqlglot.errors.ParseError:
+        return []  # reported when the test runs, as that test's error
+    return sorted(
+        {f"{t.db}.{t.name}".lower() for t in tree.find_all(exp.Table) if t.db and t.name}
+        - {test.table}
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Graph:
     """Models and sources with their edges; ``order`` is a topological order of the models."""
@@ -68,6 +84,11 @@ class Graph:
     project: Project
     inputs: dict[str, tuple[str, ...]]  # model -> the tables it reads
     order: tuple[str, ...]
+    # model -> the tables its tests read: they run first, but are not data inputs
+    test_inputs: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def parents(self, name: str) -> tuple[str, ...]:
+        return self.inputs[name] + self.test_inputs.get(name, ())
 
     def downstream(self, name: str) -> set[str]:
         found: set[str] = set()
@@ -172,8 +193,19 @@ def build_graph(project: Project) -> Graph:
                     "which the model does not read"
                 )
         inputs[name] = tuple(ref.table for ref in refs)
+    test_inputs: dict[str, tuple[str, ...]] = {}
+    for name, model in project.models.items():
+        tested = {table for test in model.tests for table in test_references(test)}
+        unknown = sorted(tested - known)
+        if unknown:
+            test = next(t for t in model.tests if unknown[0] in test_references(t))
+            raise ProjectError(f"{test.where}: unknown table {unknown[0]}")
+        test_inputs[name] = tuple(sorted(tested - set(inputs[name])))
     sorter = graphlib.TopologicalSorter(
-        {name: [i for i in deps if i in project.models] for name, deps in inputs.items()}
+        {
+            name: [i for i in deps + test_inputs[name] if i in project.models]
+            for name, deps in inputs.items()
+        }
     )
     try:
         order = tuple(sorter.static_order())
@@ -181,6 +213,7 @@ def build_graph(project: Project) -> Graph:
         cycle: list[str] = exc.args[1]
         # [a, b, ..., a]: each node is read by the next one, so data flows left to right.
         reader, read = cycle[1], cycle[0]
-        where = f"{project.relative(project.models[reader].path)}:{lines[(reader, read)]}"
+        line = lines.get((reader, read))
+        where = project.relative(project.models[reader].path) + (f":{line}" if line else "")
         raise ProjectError(f"{where}: cycle {' -> '.join(cycle)}") from None
-    return Graph(project, inputs, order)
+    return Graph(project, inputs, order, test_inputs)

@@ -86,6 +86,36 @@ def _check_params(kind: str, params: dict[str, Any], where: str) -> None:
         raise ProjectError(f"{where}: {kind} must be a non-empty SQL text")
 
 
+def _kind_and_parameters(item: Any, where: str) -> tuple[str, Any]:
+    """A test's kind and its parameters, from any of the forms ``not_null``,
+    ``{unique: {severity: warn}}``, ``{expression: "a > 0"}`` and, with the common parameters
+    beside the kind, ``{expression: "a > 0", severity: warn}``."""
+    raw: Any
+    if isinstance(item, str):
+        kind, raw = item, {}
+    elif isinstance(item, dict) and len(item) == 1:
+        kind, raw = next(iter(item.items()))
+    elif isinstance(item, dict):
+        kinds = [key for key in item if key in KINDS]
+        others = {key: value for key, value in item.items() if key not in KINDS}
+        if len(kinds) != 1 or set(others) - _COMMON:
+            raise ProjectError(
+                f"{where}: a test is a name, or a mapping of one test kind "
+                f"({', '.join(KINDS)}) with, beside it, severity, name or column"
+            )
+        kind, raw = kinds[0], item[kinds[0]]
+        if kind in ("expression", "sql") and isinstance(raw, str):
+            raw = {kind: raw}
+        raw = {**(raw or {}), **others} if isinstance(raw, dict | None) else raw
+    else:
+        raise ProjectError(f"{where}: a test is a name or a mapping")
+    if kind not in KINDS:
+        raise ProjectError(f"{where}: unknown test {kind!r}; known: {', '.join(KINDS)}")
+    if kind in ("expression", "sql") and isinstance(raw, str):
+        raw = {kind: raw}
+    return str(kind), {} if raw is None else raw
+
+
 def parse_tests(
     value: Any, table: str, where: str, column: str | None = None
 ) -> tuple[TestSpec, ...]:
@@ -95,20 +125,10 @@ def parse_tests(
     if not isinstance(value, list):
         raise ProjectError(f"{where}: must be a list of tests")
     tests = []
-    raw: Any
     for index, item in enumerate(value):
         item_where = f"{where}[{index}]"
-        if isinstance(item, str):
-            kind, raw = item, {}
-        elif isinstance(item, dict) and len(item) == 1:
-            kind, raw = next(iter(item.items()))
-        else:
-            raise ProjectError(f"{item_where}: a test is a name or a one-key mapping")
-        if kind not in KINDS:
-            raise ProjectError(f"{item_where}: unknown test {kind!r}; known: {', '.join(KINDS)}")
+        kind, raw = _kind_and_parameters(item, item_where)
         needs_column, required, optional = KINDS[kind]
-        if kind in ("expression", "sql") and isinstance(raw, str):
-            raw = {kind: raw}
         if not isinstance(raw, dict):
             raise ProjectError(f"{item_where}: the parameters of {kind} must be a mapping")
         unknown = set(raw) - required - optional - _COMMON

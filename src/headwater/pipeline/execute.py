@@ -248,6 +248,7 @@ def _write(
         ),
     }
     materialized = model.config.materialized
+    written = result.num_rows
     fault_point("before-commit", model)
     if full or materialized == "table":
         operation = "overwrite"
@@ -258,16 +259,19 @@ def _write(
             table.append(result, snapshot_properties=properties)
     else:
         operation = "merge"
+        written = 0
         if result.num_rows:
             keys = list(model.config.unique_key)
             try:
-                table.upsert(
+                upserted = table.upsert(
                     result,
                     join_cols=keys,
                     snapshot_properties={**properties, OPERATION_PROPERTY: "merge"},
                 )
             except ValueError as exc:  # PyIceberg refuses duplicate keys in the new rows
                 raise ModelFailedError(f"merge by {', '.join(keys)}: {exc}") from None
+            # Rows whose key exists unchanged (re-deliveries) are neither written nor counted.
+            written = upserted.rows_updated + upserted.rows_inserted
     fault_point("after-commit", model)
     table.refresh()
     current = table.current_snapshot()
@@ -278,7 +282,7 @@ def _write(
         location=table.location(),
         schema=table.schema().as_arrow(),
         snapshot_id=snapshot_id,
-        rows_written=result.num_rows,
+        rows_written=written,
         files=lake.files(table, snapshot_id),
         operation=operation,
         added_files=added_files,
@@ -391,9 +395,14 @@ def _test(
     reads: list[InputRead],
     new_rows: str | None,
 ) -> list[TestOutcome]:
-    for test in model.tests:
-        if test.kind == "relationships":
-            _register_input(connection, ctx, str(test.params["to"]).lower(), reads)
+    # What the tests read besides the model is registered whole, at its current snapshot, in
+    # a list of its own: those reads are not the model's inputs (no watermark, no lineage).
+    test_reads = list(reads)
+    for name in ctx.graph.test_inputs.get(model.name, ()):
+        try:
+            _register_input(connection, ctx, name, test_reads)
+        except ModelFailedError:
+            pass  # the table does not exist yet: the test's query fails and says so
     return run_tests(connection, model.name, model.tests, model.name, new_rows)
 
 

@@ -28,7 +28,9 @@ Materialized = Literal["table", "append", "merge", "view"]
 MATERIALIZATIONS: tuple[Materialized, ...] = ("table", "append", "merge", "view")
 REWRITE_POLICIES = ("full_refresh", "fail")
 _NAME = re.compile(r"[a-z_][a-z0-9_]*")
-_HEADER_LINE = re.compile(r"--\s?(.*)$")
+# A config line is ``-- key: value``; any other leading comment is just a comment.
+_COMMENT_LINE = re.compile(r"--.*$")
+_CONFIG_LINE = re.compile(r"--\s*([a-z_]+\s*:.*)$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,13 +192,11 @@ def _sql_header(text: str, where: str) -> tuple[dict[str, Any], int]:
     start = 0
     for start, line in enumerate(lines):  # noqa: B007 - start is used after the loop
         stripped = line.strip()
-        match = _HEADER_LINE.match(stripped)
-        if stripped and not match:
+        if stripped and not _COMMENT_LINE.match(stripped):
             break
-        if match and ":" in match[1]:
-            header.append(match[1])
-        elif match or not stripped:
-            header.append("")
+        config = _CONFIG_LINE.match(stripped)
+        # One entry per file line, so YAML's error lines are the file's lines.
+        header.append(config[1] if config else "")
     else:
         start = len(lines)
     try:

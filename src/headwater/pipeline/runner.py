@@ -20,7 +20,7 @@ from headwater.lake import Lake
 from headwater.pipeline.dag import Graph, build_graph
 from headwater.pipeline.emit import LineageEmitter, dataset_id, make_client
 from headwater.pipeline.execute import ModelOutcome, RunContext, run_model
-from headwater.pipeline.project import Project
+from headwater.pipeline.project import LAYERS, Project
 from headwater.pipeline.state import PipelineState
 
 Progress = Callable[[str, str, ModelOutcome | None], None]  # model, status, outcome
@@ -40,7 +40,10 @@ class PipelineResult:
 
 
 def ensure_sources(project: Project, lake: Lake) -> list[str]:
-    """Create the raw tables that do not exist yet, empty, with their declared schema."""
+    """Create the raw tables that do not exist yet, empty, with their declared schema, and the
+    namespace of every layer (before models run in parallel and would race to create them)."""
+    for layer in LAYERS:
+        lake.ensure_namespace(layer)
     created = []
     for name, source in project.sources.items():
         if lake.load(name) is None:
@@ -111,7 +114,7 @@ def _schedule(
     with ThreadPoolExecutor(max_workers=ctx.project.threads) as pool:
         while pending or running:
             for name in list(pending):
-                parents = [p for p in ctx.graph.inputs[name] if p in chosen]
+                parents = [p for p in ctx.graph.parents(name) if p in chosen]
                 blocked = [p for p in parents if p in result.skipped or _failed(result, p)]
                 if blocked:
                     pending.remove(name)
