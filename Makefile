@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-12)
 export HEADWATER_TEST_PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: help setup demo test lint typecheck bench-lineage bench-audit clean
+.PHONY: help setup demo test lint typecheck bench-lineage bench-audit bench-pipeline clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -18,8 +18,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	rm -f $(VENV)/.installed-* && touch $@
 
-demo: setup  ## Serve a sample pipeline's lineage on http://127.0.0.1:5000 (Ctrl-C to stop)
-	$(BIN)/headwater demo
+demo: setup  ## Run the shop pipeline on embedded defaults: load, run, deliver a day, run incrementally
+	$(BIN)/headwater demo --project examples/shop
 
 lint: setup  ## ruff (lint + format check) and mypy --strict
 	$(BIN)/ruff check src tests bench
@@ -34,6 +34,9 @@ bench-lineage: setup  ## Lineage ingest and query benchmark; JSON to bench/resul
 
 bench-audit: setup  ## Audit log append, verify, proof and overhead benchmark; JSON to bench/results/
 	$(BIN)/python -m bench.audit
+
+bench-pipeline: setup  ## Shop pipeline at 1M orders: full refresh, 1% incremental, lineage overhead; JSON to bench/results/
+	$(BIN)/python -m bench.pipeline
 
 clean:  ## Remove the venv and local state
 	rm -rf $(VENV) .headwater .pytest_cache .mypy_cache .ruff_cache

@@ -166,7 +166,9 @@ def test_python_models_declare_inputs_and_config(tmp_path: Path) -> None:
     assert graph.inputs["semantic.counted"] == ("raw.orders",)
     assert project.models["semantic.counted"].config.tags == ("py",)
     broken = write_project(tmp_path / "q", {"semantic/broken.py": "def model(:\n"})
-    with pytest.raises(ProjectError, match=r"semantic/broken\.py: importing it failed: SyntaxError"):
+    with pytest.raises(
+        ProjectError, match=r"semantic/broken\.py: importing it failed: SyntaxError"
+    ):
         load_project(broken)
 
 

@@ -1,5 +1,7 @@
-"""Sample data for ``make demo`` until the real pipeline replaces it."""
+"""The shop demo: a seeded data generator and the end-to-end run behind ``headwater demo``."""
 
-from headwater.demo.sample import sample_events as sample_events
+from headwater.demo.run import DemoSummary as DemoSummary
+from headwater.demo.run import run_demo as run_demo
+from headwater.demo.shop import generate_batch as generate_batch
 
-__all__ = ["sample_events"]
+__all__ = ["DemoSummary", "generate_batch", "run_demo"]

@@ -7,6 +7,7 @@ refers to its snapshots. Data and metadata files go to the warehouse location.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -137,10 +138,9 @@ class Lake:
         return sorted(names)
 
     def ensure_namespace(self, layer: str) -> None:
-        try:
+        # A concurrent writer may create it between PyIceberg's check and its insert.
+        with contextlib.suppress(NamespaceAlreadyExistsError, IntegrityError):
             self.catalog.create_namespace_if_not_exists(layer)
-        except (NamespaceAlreadyExistsError, IntegrityError):
-            pass  # created by a concurrent writer between PyIceberg's check and its insert
 
     def create(self, name: str, schema: pa.Schema, properties: Mapping[str, str] = {}) -> Table:
         self.ensure_namespace(name.split(".", 1)[0])

@@ -64,7 +64,8 @@ def references(model: Model) -> list[Reference]:
 def test_references(test: TestSpec) -> list[str]:
     """The tables a test reads besides its own: a relationship's parent, a custom query's."""
     if test.kind == "relationships":
-        return [str(test.params["to"]).lower()]
+        parent = str(test.params["to"]).lower()
+        return [] if parent == test.table else [parent]
     if test.kind != "sql":
         return []
     try:
