@@ -4,6 +4,7 @@ relations and may return a relation or an Arrow table."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from headwater.db import Database
@@ -99,3 +100,49 @@ def test_a_python_model_error_fails_the_model_with_its_message(
     assert record.status == "FAILED"
     assert record.attempts == 1
     assert record.message == "broken.py: model() raised KeyError: 'amount'"
+
+
+def test_a_second_run_of_the_same_project_is_refused_while_one_holds_the_lock(
+    tmp_path: Path, database: Database, lake: Lake
+) -> None:
+    import pytest
+
+    from headwater.pipeline import RunInProgressError
+    from headwater.pipeline.lock import project_lock
+
+    root = write_project(tmp_path / "p")
+    project = load_project(root)
+    ensure_sources(project, lake)
+    with (
+        project_lock(database, project.name),
+        pytest.raises(RunInProgressError, match="another run of project shoptest is in progress"),
+    ):
+        run_pipeline(project, database, lake)
+    assert run_pipeline(project, database, lake).status == "COMPLETED"
+
+
+def test_every_commit_and_rollback_is_in_the_audit_log_with_run_and_snapshots(
+    tmp_path: Path, database: Database, lake: Lake
+) -> None:
+    from headwater.audit import list_entries, verify_log
+
+    root = write_project(tmp_path / "p")
+    result = _run(root, database, lake)
+    table = lake.load("staging.stg_orders")
+    assert table is not None
+    snapshot = table.current_snapshot()
+    assert snapshot is not None
+    with database.read() as connection:
+        page, _total = list_entries(connection, newest_first=False)
+        entries = [e for e in page if e.action.startswith("pipeline.")]
+        assert verify_log(connection).ok
+    details = {json.loads(e.details)["model"]: json.loads(e.details) for e in entries}
+    actions = {json.loads(e.details)["model"]: e.action for e in entries}
+    # An incremental model's first run is a full refresh; a table model's run a commit.
+    assert actions["staging.stg_orders"] == "pipeline.model.full_refresh"
+    assert actions["marts.totals"] == "pipeline.model.commit"
+    staging = details["staging.stg_orders"]
+    assert staging["run"] == result.outcomes["staging.stg_orders"].record.run_uuid
+    assert staging["snapshot"] == snapshot.snapshot_id
+    assert staging["pipeline_run"] == result.run_uuid
+    assert set(staging["inputs"]) == {"raw.orders"}

@@ -8,6 +8,7 @@ are stored with the run.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from headwater.audit import verify_log
+from headwater.audit import list_entries, verify_log
 from headwater.db import Database
 from headwater.lake import Lake
 from headwater.pipeline import load_project, run_pipeline
@@ -183,6 +184,12 @@ def test_a_failing_error_test_rolls_back_the_write_and_skips_downstream(
     assert rows(lake, "marts.counted") == [{"n": 8}]
     with database.read() as connection:
         assert verify_log(connection).ok
+        page, _total = list_entries(connection, action="pipeline.model.rollback")
+    (rollback,) = page
+    details = json.loads(rollback.details)
+    assert details["run"] == staging.run_uuid
+    assert good_snapshot is not None
+    assert details["snapshot"] == details["snapshot_before"] == good_snapshot.snapshot_id
 
 
 def test_a_failing_warn_test_publishes_and_records_the_warning(

@@ -3,6 +3,7 @@
 from headwater.pipeline.dag import Graph as Graph
 from headwater.pipeline.dag import build_graph as build_graph
 from headwater.pipeline.declarations import ProjectError as ProjectError
+from headwater.pipeline.lock import RunInProgressError as RunInProgressError
 from headwater.pipeline.project import Project as Project
 from headwater.pipeline.project import load_project as load_project
 from headwater.pipeline.runner import PipelineResult as PipelineResult
@@ -14,6 +15,7 @@ __all__ = [
     "PipelineResult",
     "Project",
     "ProjectError",
+    "RunInProgressError",
     "build_graph",
     "ensure_sources",
     "load_project",

@@ -20,6 +20,7 @@ from headwater.lake import Lake
 from headwater.pipeline.dag import Graph, build_graph
 from headwater.pipeline.emit import LineageEmitter, dataset_id, make_client
 from headwater.pipeline.execute import ModelOutcome, RunContext, run_model
+from headwater.pipeline.lock import project_lock
 from headwater.pipeline.project import LAYERS, Project
 from headwater.pipeline.state import PipelineState
 
@@ -62,6 +63,22 @@ def run_pipeline(
     actor: str = "pipeline",
     progress: Progress | None = None,
     graph: Graph | None = None,
+) -> PipelineResult:
+    """Run the selected models (all when none are selected) of ``project``, one run of a
+    project at a time (`RunInProgressError` otherwise)."""
+    with project_lock(database, project.name):
+        return _run(project, database, lake, select, full_refresh, actor, progress, graph)
+
+
+def _run(
+    project: Project,
+    database: Database,
+    lake: Lake,
+    select: list[str] | None,
+    full_refresh: bool,
+    actor: str,
+    progress: Progress | None,
+    graph: Graph | None,
 ) -> PipelineResult:
     graph = graph or build_graph(project)
     selected = graph.select(select or [])
