@@ -111,3 +111,14 @@ def test_a_list_setting_in_the_environment_must_be_json(monkeypatch: pytest.Monk
         load_settings()
     monkeypatch.setenv("HEADWATER_CORS_ORIGINS", '["https://a.example"]')
     assert load_settings().cors_origins == ["https://a.example"]
+
+
+def test_a_pipeline_projects_file_gives_only_its_settings_block(tmp_path: Path) -> None:
+    (tmp_path / "headwater.yml").write_text(
+        "name: shop\nnamespace: shop\nthreads: 2\nsettings:\n  port: 5123\n  warehouse: /lake\n"
+    )
+    settings = load_settings()
+    assert (settings.port, settings.warehouse) == (5123, "/lake")
+    (tmp_path / "headwater.yml").write_text("name: shop\nsettings:\n  prot: 1\n")
+    with pytest.raises(ConfigError, match="prot"):
+        load_settings()
