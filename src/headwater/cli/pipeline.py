@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 from datetime import datetime
@@ -62,6 +63,24 @@ def open_lake(settings: Settings, project_warehouse: str | None = None) -> Lake:
     warehouse = settings.warehouse or project_warehouse or str(settings.home / "warehouse")
     settings.home.mkdir(parents=True, exist_ok=True)
     return Lake(settings.resolved_database_url, warehouse)
+
+
+def _connect_current(lake: Lake) -> Any:
+    """A DuckDB connection with every table of ``lake`` as a view at its current snapshot."""
+    from headwater.pipeline.execute import connect, register
+
+    connection = connect()
+    for name in lake.table_names():
+        table = lake.load(name)
+        if table is not None:
+            snapshot = table.current_snapshot()
+            register(
+                connection,
+                lake,
+                name,
+                lake.files(table, snapshot.snapshot_id if snapshot else None),
+            )
+    return connection
 
 
 def _load(project_dir: Path) -> Any:
@@ -143,8 +162,11 @@ def run(
         view = _ProgressView(graph.select(select or []))
     except HeadwaterError as exc:
         fail(exc)
+    live = (
+        contextlib.nullcontext() if as_json else Live(view, console=console, refresh_per_second=4)
+    )
     try:
-        if as_json:
+        with live:
             result = run_pipeline(
                 project,
                 database,
@@ -152,20 +174,9 @@ def run(
                 select=select,
                 full_refresh=full_refresh,
                 actor=cli_actor(),
+                progress=None if as_json else view.update,
                 graph=graph,
             )
-        else:
-            with Live(view, console=console, refresh_per_second=4):
-                result = run_pipeline(
-                    project,
-                    database,
-                    lake,
-                    select=select,
-                    full_refresh=full_refresh,
-                    actor=cli_actor(),
-                    progress=view.update,
-                    graph=graph,
-                )
     except HeadwaterError as exc:
         fail(exc)
     finally:
@@ -214,7 +225,6 @@ def test_command(
 ) -> None:
     """Run the data-quality tests of the selected models and the sources on the current
     tables, without writing anything; exit 1 if an error-severity test fails."""
-    from headwater.pipeline.execute import connect, register
     from headwater.pipeline.quality import blocking, run_tests
 
     project, graph = _load(project_dir)
@@ -225,14 +235,8 @@ def test_command(
         [(n, s.tests) for n, s in project.sources.items()] if not select else []
     )
     outcomes = []
-    connection = connect()
+    connection = _connect_current(lake)
     try:
-        for name in lake.table_names():
-            table = lake.load(name)
-            if table is not None:
-                snapshot = table.current_snapshot()
-                files = lake.files(table, snapshot.snapshot_id if snapshot else None)
-                register(connection, lake, name, files)
         for name, tests in subjects:
             if tests and lake.load(name) is None:
                 err_console.print(f"[yellow]skipped[/] {name}: the table does not exist yet")
@@ -487,21 +491,9 @@ def sql(
     """Query the current Iceberg tables with DuckDB (read-only)."""
     import duckdb
 
-    from headwater.pipeline.execute import connect, register
-
     lake = _lake_from_cwd(project_dir)
-    connection = connect()
+    connection = _connect_current(lake)
     try:
-        for name in lake.table_names():
-            table = lake.load(name)
-            if table is not None:
-                snapshot = table.current_snapshot()
-                register(
-                    connection,
-                    lake,
-                    name,
-                    lake.files(table, snapshot.snapshot_id if snapshot else None),
-                )
         try:
             data = connection.sql(query).limit(limit).to_arrow_table()
         except (duckdb.Error, AttributeError) as exc:
