@@ -197,3 +197,37 @@ def test_a_new_column_is_added_and_an_incompatible_type_needs_full_refresh(
     rebuilt = _run(project_dir, database, lake, full_refresh=True)
     assert rebuilt.status == "COMPLETED"
     assert len(rows(lake, "staging.stg_orders")) == 4
+
+
+VIEWED = {
+    "staging/parsed.sql": """-- materialized: view
+SELECT event_id, order_id, TRY_CAST(amount AS DOUBLE) AS amount FROM raw.orders
+""",
+    "staging/valid.sql": """-- materialized: append
+SELECT event_id, order_id, amount FROM staging.parsed WHERE amount IS NOT NULL
+""",
+    "staging/invalid.sql": """-- materialized: append
+SELECT event_id, 'amount is not a number' AS reason FROM staging.parsed WHERE amount IS NULL
+""",
+}
+
+
+def test_models_reading_a_view_read_its_inputs_incrementally_through_it(
+    tmp_path: Path, database: Database, lake: Lake
+) -> None:
+    project_dir = write_project(tmp_path / "p", VIEWED)
+    ensure_sources(load_project(project_dir), lake)
+    append_orders(lake, orders(0, 4))
+    first = _run(project_dir, database, lake)
+    assert first.status == "COMPLETED"
+    assert lake.load("staging.parsed") is None  # a view is not stored
+    append_orders(lake, pa.concat_tables([orders(4, 2), orders(6, 1, amount="n/a")]))
+    second = _run(project_dir, database, lake)
+    valid = second.outcomes["staging.valid"].record
+    invalid = second.outcomes["staging.invalid"].record
+    assert (valid.mode, valid.rows_read, valid.rows_written) == ("incremental", 3, 2)
+    assert (invalid.mode, invalid.rows_read, invalid.rows_written) == ("incremental", 3, 1)
+    assert second.outcomes["staging.parsed"].record.mode == "view"
+    assert len(rows(lake, "staging.valid")) == 6
+    assert rows(lake, "staging.invalid") == [{"event_id": "e6", "reason": "amount is not a number"}]
+    assert PipelineState(database).watermarks("shoptest", "staging.valid").keys() == {"raw.orders"}

@@ -91,6 +91,46 @@ class Graph:
     def parents(self, name: str) -> tuple[str, ...]:
         return self.inputs[name] + self.test_inputs.get(name, ())
 
+    def is_view(self, name: str) -> bool:
+        model = self.project.models.get(name)
+        return model is not None and model.config.materialized == "view"
+
+    def _behind(self, names: tuple[str, ...]) -> tuple[str, ...]:
+        """``names`` with every view replaced by the stored tables it reads, in order."""
+        found: dict[str, None] = {}
+        for name in names:
+            for table in self._behind(self.inputs[name]) if self.is_view(name) else (name,):
+                found.setdefault(table, None)
+        return tuple(found)
+
+    def stored_inputs(self, name: str) -> tuple[str, ...]:
+        """The stored tables ``name`` reads, directly or through views (views are not
+        stored: a model reading one reads the view's own inputs)."""
+        return self._behind(self.inputs[name])
+
+    def incremental_inputs(self, name: str) -> frozenset[str]:
+        """The stored inputs read incrementally when ``name`` runs incrementally: those of
+        its ``incremental_on`` (default: all), through views."""
+        config = self.project.models[name].config
+        return frozenset(self._behind(config.incremental_on or self.inputs[name]))
+
+    def inline_views(self, name: str) -> str | None:
+        """The model's SQL with each view it reads written in as a subquery, so that column
+        lineage goes through views to stored tables; None for a Python model."""
+        model = self.project.models[name]
+        if model.sql is None:
+            return None
+        tree = parse_sql(model)
+        for table in list(tree.find_all(exp.Table)):
+            reference = f"{table.db}.{table.name}".lower()
+            if table.db and self.is_view(reference):
+                inner = sqlglot.parse_one(self.inline_views(reference) or "", dialect="duckdb")
+                alias = table.alias or table.name
+                table.replace(
+                    exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier(alias)))
+                )
+        return tree.sql(dialect="duckdb")
+
     def downstream(self, name: str) -> set[str]:
         found: set[str] = set()
         frontier = [name]

@@ -319,13 +319,13 @@ class LineageEmitter(Emitter):
     def _column_lineage(
         self, model: Model, outcome: ModelOutcome
     ) -> column_lineage_dataset.ColumnLineageDatasetFacet | None:
-        if model.sql is None or not outcome.reads:
+        if outcome.lineage_sql is None or not outcome.reads:
             return None
         from headwater.pipeline.column_lineage import column_lineage, to_facet
 
         schemas = {read.table: list(read.files.schema.names) for read in outcome.reads}
         try:
-            lineage = column_lineage(model.sql, schemas)
+            lineage = column_lineage(outcome.lineage_sql, schemas)
         except ValueError:
             return None  # lineage is best effort; the run itself succeeded
         datasets = {read.table: dataset_id(read.location) for read in outcome.reads}

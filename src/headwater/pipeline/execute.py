@@ -79,7 +79,8 @@ class ModelOutcome:
     reads: list[InputRead] = field(default_factory=list)
     output: Output | None = None
     tests: list[TestOutcome] = field(default_factory=list)
-    sql: str | None = None
+    # The model's SQL with the views it reads inlined: what column lineage is computed from.
+    lineage_sql: str | None = None
 
 
 class Emitter:
@@ -158,10 +159,10 @@ def _register_input(
 
 
 def _compute(
-    connection: duckdb.DuckDBPyConnection, model: Model, reads: list[InputRead]
+    connection: duckdb.DuckDBPyConnection, model: Model, inputs: tuple[str, ...]
 ) -> pa.Table:
     if model.python is not None:
-        relations = {read.table: connection.table(read.table) for read in reads}
+        relations = {name: connection.table(name) for name in inputs}
         try:
             result = model.python(relations)
         except TRANSIENT:
@@ -306,19 +307,11 @@ def _added_by_run(table: Table, run_uuid: str) -> tuple[int, int]:
     return files, size
 
 
-def _incremental_inputs(model: Model, inputs: tuple[str, ...]) -> tuple[str, ...]:
-    return model.config.incremental_on or inputs
-
-
 def _attempt(ctx: RunContext, model: Model, outcome: ModelOutcome, notes: list[str]) -> None:
     record = outcome.record
-    inputs = ctx.graph.inputs[model.name]
-    views = {
-        name
-        for name in inputs
-        if name in ctx.project.models and ctx.project.models[name].config.materialized == "view"
-    }
-    stored_inputs = tuple(name for name in inputs if name not in views)
+    views = [name for name in ctx.graph.inputs[model.name] if ctx.graph.is_view(name)]
+    stored_inputs = ctx.graph.stored_inputs(model.name)
+    incremental_on = ctx.graph.incremental_inputs(model.name)
     watermarks = ctx.state.watermarks(ctx.project.name, model.name)
     table = ctx.lake.load(model.name)
     full = (
@@ -326,20 +319,19 @@ def _attempt(ctx: RunContext, model: Model, outcome: ModelOutcome, notes: list[s
         or not model.config.incremental
         or table is None
         or table.current_snapshot() is None
-        or any(
-            name not in watermarks
-            for name in _incremental_inputs(model, inputs)
-            if name in stored_inputs
-        )
+        or any(name not in watermarks for name in incremental_on)
     )
-    reads, reason = plan_reads(ctx.lake, model, stored_inputs, watermarks, full)
+    reads, reason = plan_reads(ctx.lake, model, stored_inputs, incremental_on, watermarks, full)
     if reason is not None:
         if model.config.on_input_rewrite == "fail":
             raise ModelFailedError(f"{reason}; on_input_rewrite: fail (run with --full-refresh)")
         notes.append(f"full refresh because {reason}")
         full = True
-        reads, _ = plan_reads(ctx.lake, model, stored_inputs, watermarks, full)
-    record.mode = "full" if full or not model.config.incremental else "incremental"
+        reads, _ = plan_reads(ctx.lake, model, stored_inputs, incremental_on, watermarks, full)
+    if model.config.materialized == "view":
+        record.mode = "view"
+    else:
+        record.mode = "full" if full or not model.config.incremental else "incremental"
     current = table.current_snapshot() if table is not None else None
     record.snapshot_before = current.snapshot_id if current else None
     connection = connect()
@@ -359,14 +351,13 @@ def _attempt(ctx: RunContext, model: Model, outcome: ModelOutcome, notes: list[s
             }
             for read in reads
         }
+        outcome.lineage_sql = ctx.graph.inline_views(model.name)
         if model.config.materialized == "view":
-            outcome.sql = model.sql
             connection.execute(f"CREATE OR REPLACE VIEW {model.name} AS {model.sql}")
             outcome.tests = _test(ctx, connection, model, reads, new_rows=None)
             _raise_if_blocked(outcome)
             return
-        result = _compute(connection, model, reads)
-        outcome.sql = model.sql
+        result = _compute(connection, model, ctx.graph.inputs[model.name])
         output = _write(ctx, model, result, record, reads, full, notes)
         outcome.output = output
         record.rows_written = output.rows_written

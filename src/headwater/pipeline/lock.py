@@ -55,9 +55,10 @@ def project_lock(database: Database, project: str) -> Iterator[None]:
             os.close(descriptor)  # closing releases the lock
         return
     with database.write_engine.connect() as connection:
-        taken = connection.execute(
-            text("SELECT pg_try_advisory_lock(:key)"), {"key": _key(project)}
-        )
+        # Advisory locks are database-wide; installs in different schemas must not collide.
+        schema = connection.execute(text("SELECT current_schema()")).scalar()
+        key = _key(f"{schema}:{project}")
+        taken = connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key})
         held = bool(taken.scalar())
         connection.commit()  # the lock is the session's: hold no transaction open meanwhile
         if not held:
@@ -65,5 +66,5 @@ def project_lock(database: Database, project: str) -> Iterator[None]:
         try:
             yield
         finally:
-            connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _key(project)})
+            connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
             connection.commit()

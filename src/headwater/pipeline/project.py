@@ -283,6 +283,8 @@ def _models(root: Path, defaults: ModelConfig) -> dict[str, Model]:
             )
         else:
             function, header, inputs = _load_python(path, where)
+            if header.get("materialized") == "view":
+                raise ProjectError(f"{where}: a Python model cannot be a view (it has no SQL)")
             models[name] = Model(
                 name,
                 path,

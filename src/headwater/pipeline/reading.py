@@ -51,6 +51,7 @@ def plan_reads(
     lake: Lake,
     model: Model,
     inputs: tuple[str, ...],
+    incremental_on: frozenset[str],
     watermarks: dict[str, int],
     full: bool,
 ) -> tuple[list[InputRead], str | None]:
@@ -60,7 +61,6 @@ def plan_reads(
     ``on_input_rewrite``) and calls again with ``full=True``.
     """
     reads: list[InputRead] = []
-    incremental_on = set(model.config.incremental_on or inputs)
     for name in inputs:
         table = lake.load(name)
         if table is None:
