@@ -309,6 +309,11 @@ def _added_by_run(table: Table, run_uuid: str) -> tuple[int, int]:
 
 def _attempt(ctx: RunContext, model: Model, outcome: ModelOutcome, notes: list[str]) -> None:
     record = outcome.record
+    if model.config.materialized == "view" and not model.tests:
+        # Nothing is stored or checked: the models that read the view compute it.
+        record.mode = "view"
+        outcome.lineage_sql = ctx.graph.inline_views(model.name)
+        return
     views = [name for name in ctx.graph.inputs[model.name] if ctx.graph.is_view(name)]
     stored_inputs = ctx.graph.stored_inputs(model.name)
     incremental_on = ctx.graph.incremental_inputs(model.name)
