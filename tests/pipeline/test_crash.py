@@ -15,7 +15,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from headwater.audit import verify_log
+from headwater.audit import list_entries, verify_log
 from headwater.db import Database
 from headwater.lake import Lake
 from headwater.pipeline import load_project
@@ -81,7 +81,13 @@ def test_a_killed_run_is_reconciled_by_the_next(
             .scalars()
             .all()
         )
-    # The killed run is not left RUNNING when its snapshot was rolled back.
+        rollbacks, _total = list_entries(connection, action="pipeline.model.rollback")
+    # The killed run is not left RUNNING when its snapshot was rolled back, and the rollback
+    # is in the audit log with the snapshot it restored.
     if point in ("after-commit", "after-tests"):
         assert "ABANDONED" in statuses
+        (rollback,) = rollbacks
+        assert json.loads(rollback.details)["model"] == model
+    else:
+        assert rollbacks == []
     lake.close()

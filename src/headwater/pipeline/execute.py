@@ -210,11 +210,31 @@ def reconcile(ctx: RunContext, model: Model, table: Table | None) -> str | None:
         snapshot = table.snapshot_by_id(parent) if parent is not None else None
     assert first is not None
     restored = first.parent_snapshot_id
+    current = table.current_snapshot()
     ctx.lake.rollback(table, restored)
     note = (
-        f"rolled back snapshot {table.current_snapshot()} of unpublished run {owner} to {restored}"
+        f"rolled back snapshot {current.snapshot_id if current else None} of unpublished run "
+        f"{owner} to {restored}"
     )
-    ctx.state.mark_abandoned(owner, f"never published; rolled back by run {ctx.pipeline_run_uuid}")
+    node = ctx.dataset_node(model.name)
+    record = AuditRecord(
+        "pipeline.model.rollback",
+        node,
+        ctx.actor,
+        {
+            "run": owner,
+            "pipeline_run": ctx.pipeline_run_uuid,
+            "model": model.name,
+            "snapshot_before": current.snapshot_id if current else None,
+            "snapshot": restored,
+            "notes": [note],
+            "outputs": {node: str(restored)},
+        },
+        [f"run:{owner}", node],
+    )
+    ctx.state.mark_abandoned(
+        owner, f"never published; rolled back by run {ctx.pipeline_run_uuid}", [record]
+    )
     return note
 
 
@@ -454,15 +474,16 @@ def run_model(ctx: RunContext, model: Model) -> ModelOutcome:
             else None
         ),
         tests=outcome.tests,
-        audit=_audit(ctx, model, outcome, notes) if published or _rolled_back(notes) else (),
+        audit=_audit(ctx, model, outcome, notes) if published or _tests_rolled_back(record) else (),
     )
     fault_point("after-publish", model)
     ctx.emitter.model_end(model, outcome, error)
     return outcome
 
 
-def _rolled_back(notes: list[str]) -> bool:
-    return any(note.startswith("rolled back") for note in notes)
+def _tests_rolled_back(record: ModelRunRecord) -> bool:
+    """Did this run's failing tests undo its own commit?"""
+    return record.status == "FAILED" and (record.message or "").startswith("tests failed")
 
 
 def _audit(

@@ -163,9 +163,10 @@ class PipelineState:
             ).scalar()
             return str(status) if status is not None else None
 
-    def mark_abandoned(self, run_uuid: str, message: str) -> None:
+    def mark_abandoned(self, run_uuid: str, message: str, audit: Sequence[AuditRecord]) -> None:
         """A model run whose process died: its snapshot was rolled back by ``reconcile``."""
         with self.database.write() as connection:
+            append(connection, *audit)
             connection.execute(
                 update(model_runs)
                 .where(model_runs.c.run_uuid == run_uuid, model_runs.c.status == "RUNNING")
