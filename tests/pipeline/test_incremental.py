@@ -31,6 +31,13 @@ def _run(project_dir: Path, database: Database, lake: Lake, **kwargs: object):  
     return run_pipeline(project, database, lake, **kwargs)  # type: ignore[arg-type]
 
 
+def _first_run(project_dir: Path, database: Database, lake: Lake, count: int):  # type: ignore[no-untyped-def]
+    """Create the raw table, deliver orders 0..count-1 and run the pipeline once."""
+    ensure_sources(load_project(project_dir), lake)
+    append_orders(lake, orders(0, count))
+    return _run(project_dir, database, lake)
+
+
 def test_first_run_reads_everything_and_the_next_only_what_was_appended(
     project_dir: Path, database: Database, lake: Lake
 ) -> None:
@@ -57,9 +64,7 @@ def test_first_run_reads_everything_and_the_next_only_what_was_appended(
 def test_a_run_with_nothing_new_reads_nothing_and_changes_nothing(
     project_dir: Path, database: Database, lake: Lake
 ) -> None:
-    ensure_sources(load_project(project_dir), lake)
-    append_orders(lake, orders(0, 10))
-    _run(project_dir, database, lake)
+    _first_run(project_dir, database, lake, 10)
     before = lake.load("analytics.order_log")
     assert before is not None
     again = _run(project_dir, database, lake)
@@ -71,9 +76,7 @@ def test_a_run_with_nothing_new_reads_nothing_and_changes_nothing(
 def test_merge_deduplicates_redelivered_events_across_runs(
     project_dir: Path, database: Database, lake: Lake
 ) -> None:
-    ensure_sources(load_project(project_dir), lake)
-    append_orders(lake, orders(0, 10))
-    _run(project_dir, database, lake)
+    _first_run(project_dir, database, lake, 10)
     append_orders(lake, pa.concat_tables([orders(5, 5), orders(10, 2)]))  # 5 duplicates
     result = _run(project_dir, database, lake)
     assert result.status == "COMPLETED"
@@ -84,15 +87,12 @@ def test_merge_deduplicates_redelivered_events_across_runs(
 def test_a_rewritten_input_makes_an_append_model_refresh_fully_and_say_why(
     project_dir: Path, database: Database, lake: Lake
 ) -> None:
-    ensure_sources(load_project(project_dir), lake)
-    append_orders(lake, orders(0, 10))
-    _run(project_dir, database, lake)
-    # A correction upstream: one order's amount changes, so the merge updates a row.
-    append_orders(lake, orders(3, 1, amount="1000"))
-    append_orders(lake, orders(3, 1, amount="1000").set_column(0, "event_id", pa.array(["e3"])))
+    _first_run(project_dir, database, lake, 10)
+    # A correction upstream replaces one order's event: a delete, then the fixed row.
     table = lake.load("raw.orders")
     assert table is not None
-    table.delete("event_id = 'e3' AND amount = '3'")
+    table.delete("event_id = 'e3'")
+    append_orders(lake, orders(3, 1, amount="1000"))
     result = _run(project_dir, database, lake)
     assert result.status == "COMPLETED"
     staging = result.outcomes["staging.stg_orders"].record
@@ -112,9 +112,7 @@ def test_on_input_rewrite_fail_stops_the_model_with_the_reason(
         "SELECT order_id, amount FROM staging.stg_orders\n"
     )
     project_dir = write_project(tmp_path / "p", files)
-    ensure_sources(load_project(project_dir), lake)
-    append_orders(lake, orders(0, 5))
-    _run(project_dir, database, lake)
+    _first_run(project_dir, database, lake, 5)
     staging = lake.load("staging.stg_orders")
     assert staging is not None
     staging.delete("event_id = 'e1'")
@@ -128,9 +126,7 @@ def test_on_input_rewrite_fail_stops_the_model_with_the_reason(
 def test_maintenance_rewrites_are_not_read_again(
     project_dir: Path, database: Database, lake: Lake
 ) -> None:
-    ensure_sources(load_project(project_dir), lake)
-    append_orders(lake, orders(0, 10))
-    _run(project_dir, database, lake)
+    _first_run(project_dir, database, lake, 10)
     table = lake.load("raw.orders")
     assert table is not None
     # What compaction commits: the same rows in new files, marked as maintenance.
@@ -145,9 +141,7 @@ def test_maintenance_rewrites_are_not_read_again(
 def test_full_refresh_rebuilds_the_selected_models_from_current_snapshots(
     project_dir: Path, database: Database, lake: Lake
 ) -> None:
-    ensure_sources(load_project(project_dir), lake)
-    append_orders(lake, orders(0, 10))
-    _run(project_dir, database, lake)
+    _first_run(project_dir, database, lake, 10)
     result = _run(project_dir, database, lake, select=["analytics.order_log+"], full_refresh=True)
     assert set(result.outcomes) == {"analytics.order_log", "marts.totals"}
     log = result.outcomes["analytics.order_log"].record
@@ -170,9 +164,7 @@ def test_a_new_column_is_added_and_an_incompatible_type_needs_full_refresh(
 ) -> None:
     files = {"staging/stg_orders.sql": "-- materialized: append\nSELECT order_id FROM raw.orders\n"}
     project_dir = write_project(tmp_path / "p", files)
-    ensure_sources(load_project(project_dir), lake)
-    append_orders(lake, orders(0, 2))
-    _run(project_dir, database, lake)
+    _first_run(project_dir, database, lake, 2)
     (project_dir / "models/staging/stg_orders.sql").write_text(
         "-- materialized: append\nSELECT order_id, amount FROM raw.orders\n"
     )

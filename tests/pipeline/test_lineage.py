@@ -44,6 +44,13 @@ def _stored_events(database: Database) -> int:
         )
 
 
+def _to_file(monkeypatch: pytest.MonkeyPatch, log: Path) -> None:
+    """Configure the client's file transport, as a user would, through the environment."""
+    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__TYPE", "file")
+    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__LOG_FILE_PATH", str(log))
+    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__APPEND", "true")
+
+
 def _file_events(
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
@@ -52,9 +59,7 @@ def _file_events(
     lake: Lake,
 ) -> list[dict[str, object]]:
     log = tmp_path / "events.jsonl"
-    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__TYPE", "file")
-    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__LOG_FILE_PATH", str(log))
-    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__APPEND", "true")
+    _to_file(monkeypatch, log)
     assert _run(project_dir, database, lake).status == "COMPLETED"
     return [json.loads(line) for line in log.read_text().splitlines()]
 
@@ -131,9 +136,7 @@ def test_a_failed_model_emits_fail_with_its_error_message(
 ) -> None:
     (project_dir / "models/marts/totals.sql").write_text("SELECT error('broken mart') AS x\n")
     log = tmp_path / "events.jsonl"
-    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__TYPE", "file")
-    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__LOG_FILE_PATH", str(log))
-    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__APPEND", "true")
+    _to_file(monkeypatch, log)
     assert _run(project_dir, database, lake).status == "FAILED"
     events = [json.loads(line) for line in log.read_text().splitlines()]
     for event in events:
