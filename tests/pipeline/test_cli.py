@@ -84,6 +84,10 @@ def test_run_then_inspect_runs_tables_rows_and_time_travel(
     )
     assert now == [{"orders": 35, "revenue": float(sum(range(35)))}]
     assert json.loads(then.stdout) == [{"orders": 30, "revenue": float(sum(range(30)))}]
+    by_time = headwater(
+        "show", "marts.totals", "--as-of", runs[0]["ended_at"], "--json", env=env, cwd=tmp_path
+    )
+    assert json.loads(by_time.stdout) == json.loads(then.stdout)
 
     query = headwater(
         "sql",

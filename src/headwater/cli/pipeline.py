@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -400,7 +400,7 @@ def tables_list(project_dir: OptionalProject = None, as_json: JsonOption = False
                     "files": int(summary.get("total-data-files", 0)),
                     "bytes": int(summary.get("total-files-size", 0)),
                     "updated": (
-                        datetime.fromtimestamp(snapshot.timestamp_ms / 1000).isoformat()
+                        datetime.fromtimestamp(snapshot.timestamp_ms / 1000, UTC).isoformat()
                         if snapshot
                         else None
                     ),
@@ -447,6 +447,8 @@ def _as_of(lake: Lake, table: Any, as_of: str) -> int:
         when = datetime.fromisoformat(as_of)
     except ValueError:
         fail(BadRequestError("must be a snapshot id or an ISO timestamp", "--as-of"))
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)  # like every time headwater shows: UTC
     snapshot = lake.snapshot_as_of(table, when)
     if snapshot is None:
         fail(BadRequestError(f"the table had no snapshot at {as_of}", "--as-of"))
