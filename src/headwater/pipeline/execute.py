@@ -40,6 +40,7 @@ from headwater.lake import (
     iceberg_compatible,
 )
 from headwater.pipeline.dag import Graph
+from headwater.pipeline.merge import DuplicateKeyError, commit_merge, plan_merge
 from headwater.pipeline.project import LAYERS, Model, Project
 from headwater.pipeline.quality import blocking, run_tests
 from headwater.pipeline.reading import InputRead, InputRewrittenError, plan_reads
@@ -115,7 +116,7 @@ def fault_point(name: str, model: Model) -> None:
 def connect() -> duckdb.DuckDBPyConnection:
     connection = duckdb.connect()
     connection.execute("SET TimeZone = 'UTC'")
-    for layer in LAYERS:
+    for layer in (*LAYERS, "hw_target"):
         connection.execute(f"CREATE SCHEMA IF NOT EXISTS {layer}")
     return connection
 
@@ -240,6 +241,7 @@ def reconcile(ctx: RunContext, model: Model, table: Table | None) -> str | None:
 
 def _write(
     ctx: RunContext,
+    connection: duckdb.DuckDBPyConnection,
     model: Model,
     result: pa.Table,
     record: ModelRunRecord,
@@ -281,19 +283,15 @@ def _write(
             table.append(result, snapshot_properties=properties)
     else:
         operation = "merge"
-        written = 0
-        if result.num_rows:
-            keys = list(model.config.unique_key)
-            try:
-                upserted = table.upsert(
-                    result,
-                    join_cols=keys,
-                    snapshot_properties={**properties, OPERATION_PROPERTY: "merge"},
-                )
-            except ValueError as exc:  # PyIceberg refuses duplicate keys in the new rows
-                raise ModelFailedError(f"merge by {', '.join(keys)}: {exc}") from None
-            # Rows whose key exists unchanged (re-deliveries) are neither written nor counted.
-            written = upserted.rows_updated + upserted.rows_inserted
+        keys = list(model.config.unique_key)
+        register(connection, lake, "hw_target.current", lake.files(table, record.snapshot_before))
+        try:
+            plan = plan_merge(connection, result, "hw_target.current", keys)
+        except DuplicateKeyError as exc:
+            raise ModelFailedError(f"merge by {', '.join(keys)}: {exc}") from None
+        commit_merge(table, plan, keys, {**properties, OPERATION_PROPERTY: "merge"})
+        # Rows whose key exists unchanged (re-deliveries) are neither written nor counted.
+        written = plan.rows
     fault_point("after-commit", model)
     table.refresh()
     current = table.current_snapshot()
@@ -383,7 +381,7 @@ def _attempt(ctx: RunContext, model: Model, outcome: ModelOutcome, notes: list[s
             _raise_if_blocked(outcome)
             return
         result = _compute(connection, model, ctx.graph.inputs[model.name])
-        output = _write(ctx, model, result, record, reads, full, notes)
+        output = _write(ctx, connection, model, result, record, reads, full, notes)
         outcome.output = output
         record.rows_written = output.rows_written
         record.snapshot_after = output.snapshot_id
