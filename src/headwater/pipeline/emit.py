@@ -19,7 +19,8 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
@@ -148,6 +149,36 @@ class LineageEmitter(Emitter):
         self.nominal_time = nominal_time
         self.warehouse = warehouse
         self.undelivered = 0
+        self.disabled = os.environ.get("OPENLINEAGE_DISABLED", "").strip().lower() == "true"
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="openlineage")
+
+    # Events are built and delivered by one background thread, in the order they happen, so
+    # that a model's downstream does not wait for its lineage to be written; a pipeline run
+    # waits for all of them at its end (`close`). With OPENLINEAGE_DISABLED=true nothing is
+    # built at all.
+    def pipeline_event(self, state: RunState, error: str | None = None) -> None:
+        self._submit(self._pipeline_event, state, error)
+
+    def model_start(self, model: Model, outcome: ModelOutcome, inputs: tuple[str, ...]) -> None:
+        self._submit(self._model_start, model, outcome)
+
+    def model_end(self, model: Model, outcome: ModelOutcome, error: str | None) -> None:
+        self._submit(self._model_end, model, outcome, error)
+
+    def close(self) -> None:
+        """Wait until every event is delivered (or counted as undelivered)."""
+        self._worker.shutdown(wait=True)
+
+    def _submit(self, build: Callable[..., None], *args: Any) -> None:
+        if not self.disabled:
+            self._worker.submit(self._deliver, build, *args)
+
+    def _deliver(self, build: Callable[..., None], *args: Any) -> None:
+        try:
+            build(*args)
+        except Exception as exc:  # a bug in building must not lose the data run either
+            self.undelivered += 1
+            log.warning("OpenLineage event not built: %s: %s", type(exc).__name__, exc)
 
     def _emit(self, event: RunEvent) -> None:
         # A lineage outage must not fail the data: the run goes on, and says what was lost.
@@ -184,7 +215,7 @@ class LineageEmitter(Emitter):
             processingType="BATCH", integration="HEADWATER", jobType=job_type
         )
 
-    def pipeline_event(self, state: RunState, error: str | None = None) -> None:
+    def _pipeline_event(self, state: RunState, error: str | None) -> None:
         run_facets: dict[str, Any] = {
             "nominalTime": nominal_time_run.NominalTimeRunFacet(
                 nominalStartTime=self.nominal_time.isoformat()
@@ -251,7 +282,7 @@ class LineageEmitter(Emitter):
             return outcome.output.location
         return None
 
-    def model_start(self, model: Model, outcome: ModelOutcome, inputs: tuple[str, ...]) -> None:
+    def _model_start(self, model: Model, outcome: ModelOutcome) -> None:
         self._emit(
             RunEvent(
                 eventType=RunState.START,
@@ -262,7 +293,7 @@ class LineageEmitter(Emitter):
             )
         )
 
-    def model_end(self, model: Model, outcome: ModelOutcome, error: str | None) -> None:
+    def _model_end(self, model: Model, outcome: ModelOutcome, error: str | None) -> None:
         run_facets = self._run_facets()
         if error is not None:
             run_facets["errorMessage"] = error_message_run.ErrorMessageRunFacet(

@@ -102,14 +102,18 @@ def _run(
         dataset_node=lambda table: _node(lake, table),
     )
     state.start_pipeline(run_uuid, project.name, full_refresh, " ".join(select or []), actor)
-    emitter.pipeline_event(RunState.START)
     result = PipelineResult(run_uuid, "RUNNING")
     notify = progress or (lambda _name, _status, _outcome: None)
-    _schedule(ctx, selected, result, notify)
-    result.status = "FAILED" if result.failed or result.skipped else "COMPLETED"
-    state.finish_pipeline(run_uuid, result.status)
-    failure = f"models failed: {', '.join(result.failed)}" if result.status == "FAILED" else None
-    emitter.pipeline_event(RunState.FAIL if failure else RunState.COMPLETE, error=failure)
+    try:
+        emitter.pipeline_event(RunState.START)
+        _schedule(ctx, selected, result, notify)
+        result.status = "FAILED" if result.failed or result.skipped else "COMPLETED"
+        state.finish_pipeline(run_uuid, result.status)
+        failed = ", ".join(result.failed)
+        failure = f"models failed: {failed}" if result.status == "FAILED" else None
+        emitter.pipeline_event(RunState.FAIL if failure else RunState.COMPLETE, error=failure)
+    finally:
+        emitter.close()
     result.undelivered_events = emitter.undelivered
     return result
 
