@@ -203,3 +203,17 @@ def test_a_failing_warn_test_publishes_and_records_the_warning(
     (warning,) = result.outcomes["staging.stg_orders"].tests
     assert (warning.status, warning.failures) == ("warn", 2)
     assert rows(lake, "marts.counted") == [{"n": 2}]
+
+
+def test_unique_on_an_incremental_run_finds_a_new_value_that_repeats_an_old_one() -> None:
+    connection = duckdb.connect()
+    connection.execute("CREATE SCHEMA staging")
+    connection.register("t", TABLE)  # ids 1, 2, 2, NULL: the 2s were written by this run
+    connection.register("fresh", TABLE.slice(1, 1))
+    connection.register("unrelated", TABLE.slice(0, 1))
+    connection.execute("CREATE VIEW staging.orders AS SELECT * FROM t")
+    (test,) = parse_tests(["unique"], "staging.orders", "t.yml", column="id")
+    (repeated,) = run_tests(connection, "staging.orders", [test], "staging.orders", "fresh")
+    (other,) = run_tests(connection, "staging.orders", [test], "staging.orders", "unrelated")
+    assert (repeated.status, repeated.failures) == ("fail", 1)
+    assert other.status == "pass"

@@ -2,8 +2,9 @@
 
 On an incremental run, row-level tests (not_null, accepted_values, relationships, expression)
 check only the rows the run wrote: the rows already in the table passed when they were
-written, and checking them again would make every run cost the whole table. Table-level tests
-(unique, row_count, freshness, custom SQL) check the whole table as written.
+written, and checking them again would make every run cost the whole table. ``unique`` counts,
+over the whole table, only the values the run wrote; the other table-level tests (row_count,
+freshness, custom SQL) check the whole table as written.
 """
 
 from __future__ import annotations
@@ -51,9 +52,15 @@ def failing_rows_query(test: TestSpec, table: str, new_rows: str | None) -> str:
     if test.kind == "expression":
         return f"SELECT * FROM {target} WHERE NOT COALESCE(({params['expression']}), FALSE)"
     if test.kind == "unique":
+        # The rows already in the table were unique among themselves when written: only a
+        # value this run wrote can be duplicated now, so on an incremental run only those
+        # values are counted (over the whole table).
+        only_new = (
+            f" AND {column} IN (SELECT {column} FROM {new_rows})" if new_rows is not None else ""
+        )
         return (
             f"SELECT {column}, count(*) AS occurrences FROM {target} "
-            f"WHERE {column} IS NOT NULL GROUP BY {column} HAVING count(*) > 1"
+            f"WHERE {column} IS NOT NULL{only_new} GROUP BY {column} HAVING count(*) > 1"
         )
     if test.kind == "row_count":
         bounds = []
