@@ -186,13 +186,15 @@ def _lineage_events(database: Any) -> int:
 
 
 # What the profile of a run is summed into: (label, file suffix, function names, indent, pool).
-# Inclusive time; for several functions of one name in a file (Table.upsert calls
-# Transaction.upsert) the largest counts, the names of one row are summed. ``pool`` rows run in
+# Inclusive time; for several functions of one name in a file (Table.append calls
+# Transaction.append) the largest counts, the names of one row are summed. ``pool`` rows run in
 # PyIceberg's thread pool, in parallel, while the model's thread waits inside the rows above.
 ProfileRow = tuple[str, str, tuple[str, ...], int, bool]
 EXECUTE = "headwater/pipeline/execute.py"
 ICEBERG_TABLE = "pyiceberg/table/__init__.py"
 ICEBERG_IO = "pyiceberg/io/pyarrow.py"
+MERGE = "headwater/pipeline/merge.py"
+EMIT = "headwater/pipeline/emit.py"
 PROFILE_ROWS: tuple[ProfileRow, ...] = (
     ("run_model: all model work, both threads", EXECUTE, ("run_model",), 0, False),
     ("reconcile (catalog load, state lookup)", EXECUTE, ("reconcile",), 1, False),
@@ -220,18 +222,11 @@ PROFILE_ROWS: tuple[ProfileRow, ...] = (
         2,
         False,
     ),
-    ("PyIceberg upsert (merge models)", ICEBERG_TABLE, ("upsert",), 2, False),
-    ("scan of the target for the new keys", ICEBERG_TABLE, ("to_arrow_batch_reader",), 3, False),
-    (
-        "get_rows_to_update (compare)",
-        "pyiceberg/table/upsert_util.py",
-        ("get_rows_to_update",),
-        3,
-        False,
-    ),
+    ("merge: plan in DuckDB (new/changed rows)", MERGE, ("plan_merge",), 2, False),
+    ("merge: one commit (append + keyed overwrite)", MERGE, ("commit_merge",), 2, False),
     ("Lake.overwrite (full and table models)", "headwater/lake/lake.py", ("overwrite",), 2, False),
-    # Both the overwrites and the upserts' updates delete first (rewriting matching files).
-    ("PyIceberg delete (overwrite, upsert)", ICEBERG_TABLE, ("delete",), 2, False),
+    # Both the overwrites and the merges' keyed overwrites delete first (rewriting the files).
+    ("PyIceberg delete (overwrite, merge)", ICEBERG_TABLE, ("delete",), 2, False),
     ("PyIceberg append (append and merge)", ICEBERG_TABLE, ("append",), 2, False),
     (
         "catalog commit (SqlCatalog.commit_table)",
@@ -250,14 +245,13 @@ PROFILE_ROWS: tuple[ProfileRow, ...] = (
         False,
     ),
     ("", "headwater/pipeline/state.py", ("finish_model",), 1, False),
-    (
-        "lineage events (model_start/model_end)",
-        "headwater/pipeline/emit.py",
-        ("model_start",),
-        1,
-        False,
-    ),
-    ("", "headwater/pipeline/emit.py", ("model_end",), 1, False),
+    ("queue lineage events (model_start/model_end)", EMIT, ("model_start",), 1, False),
+    ("", EMIT, ("model_end",), 1, False),
+    ("catalog loads (Lake.load, anywhere)", "headwater/lake/lake.py", ("load",), 1, False),
+    # Since b4c6fc8 the events are built and delivered by one background thread (not model
+    # work); the main thread waits for it at the end of the run (``close``).
+    ("lineage thread: events built and delivered", EMIT, ("_deliver",), 0, False),
+    ("model events (_model_start/_model_end)", EMIT, ("_model_start", "_model_end"), 1, False),
     (
         "column lineage (sqlglot)",
         "headwater/pipeline/column_lineage.py",
@@ -265,10 +259,10 @@ PROFILE_ROWS: tuple[ProfileRow, ...] = (
         2,
         False,
     ),
-    ("OpenLineageClient.emit", "openlineage/client/client.py", ("emit",), 2, False),
-    ("into the local store (transport)", "headwater/pipeline/emit.py", ("emit",), 3, False),
-    ("catalog loads (Lake.load, anywhere)", "headwater/lake/lake.py", ("load",), 1, False),
-    ("pipeline events (main thread)", "headwater/pipeline/emit.py", ("pipeline_event",), 0, False),
+    ("pipeline events (_pipeline_event)", EMIT, ("_pipeline_event",), 1, False),
+    ("OpenLineageClient.emit", "openlineage/client/client.py", ("emit",), 1, False),
+    ("into the local store (transport)", EMIT, ("emit",), 2, False),
+    ("main thread waits for the lineage thread (close)", EMIT, ("close",), 0, False),
     ("build_graph (main thread)", "headwater/pipeline/dag.py", ("build_graph",), 0, False),
     ("Parquet data files written", ICEBERG_IO, ("write_data_file",), 0, True),
     ("data files read (PyIceberg scans)", ICEBERG_IO, ("_task_to_record_batches",), 0, True),
@@ -342,7 +336,8 @@ def _profile_summary(stats: Any, wall_s: float) -> dict[str, Any]:
 
 def _profile_every_pool_task(profiles: list[Any]) -> None:
     """cProfile profiles the thread that enables it: run every task submitted to a thread pool
-    (the runner's models, PyIceberg's file reads and writes) under a profiler of its own.
+    (the runner's models, PyIceberg's file reads and writes, the lineage thread's events) under
+    a profiler of its own.
     This process only; the runs that are timed are not profiled."""
     import cProfile
     import threading
