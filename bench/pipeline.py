@@ -26,10 +26,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import signal
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -50,12 +48,11 @@ from rich.table import Table
 from bench.support import (
     DEFAULT_PG_URL,
     ROOT,
-    _cpu_model,
     _git,
-    _ram_bytes,
     create_schema,
     drop_schema,
     machine_cpu_seconds,
+    machine_info,
     new_schema_name,
     postgres_version,
     with_search_path,
@@ -999,24 +996,18 @@ def code_hash() -> str:
 
 
 def machine() -> dict[str, Any]:
+    """The shared machine facts, with this benchmark's package versions and code hash."""
     packages = ("duckdb", "pyiceberg", "pyarrow", "sqlglot", "openlineage-python", "headwater")
-    return {
-        "nproc": os.cpu_count(),
-        "cpu_model": _cpu_model(),
-        "ram_bytes": _ram_bytes(),
-        "kernel": platform.release(),
-        "python": platform.python_version(),
-        "sqlite": sqlite3.sqlite_version,
-        "versions": {name: version(name) for name in packages},
-        "git_commit": _git("rev-parse", "--short", "HEAD"),
-        "code_sha256": code_hash(),
-        "git_dirty_files": [
-            line
-            for line in (_git("status", "--porcelain", "--", "src", "examples") or "").splitlines()
-            if line.strip()
-        ],
-        "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],
-    }
+    info = machine_info()
+    del info["writer_sha256"]  # the lineage benchmark's concern
+    info["versions"] = {name: version(name) for name in packages}
+    info["code_sha256"] = code_hash()
+    info["git_dirty_files"] = [
+        line
+        for line in (_git("status", "--porcelain", "--", "src", "examples") or "").splitlines()
+        if line.strip()
+    ]
+    return info
 
 
 # -- output -----------------------------------------------------------------------------------
