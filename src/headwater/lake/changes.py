@@ -37,10 +37,6 @@ class Changes:
     # True when ``since`` is not an ancestor of the current snapshot (a rollback past it).
     lost_watermark: bool = False
 
-    @property
-    def appends_only(self) -> bool:
-        return not (self.merged or self.rewritten or self.lost_watermark)
-
 
 def _ancestry(table: Table) -> list[Snapshot]:
     """The current snapshot and its ancestors, newest first."""

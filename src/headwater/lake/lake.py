@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -206,9 +206,6 @@ class Lake:
             raise ValueError("tables with row-level delete files are not supported yet")
         paths = [_local_path(task.file.file_path) for task in files.tasks]
         return pads.dataset(paths, schema=files.schema, format="parquet")
-
-    def batches(self, files: TableFiles) -> Iterator[pa.RecordBatch]:
-        yield from self.dataset(files).to_batches()
 
     def rollback(self, table: Table, snapshot_id: int | None) -> None:
         """Make ``snapshot_id`` current again (None: no snapshot, the table as created)."""

@@ -78,10 +78,6 @@ class Model:
     def layer(self) -> str:
         return self.name.split(".", 1)[0]
 
-    @property
-    def source_code(self) -> str:
-        return self.path.read_text(encoding="utf-8")
-
 
 @dataclass(frozen=True, slots=True)
 class Project:
@@ -334,11 +330,6 @@ def _attach_tests(root: Path, models: dict[str, Model]) -> dict[str, Model]:
     return {
         name: replace(model, tests=tuple(tests.get(name, ()))) for name, model in models.items()
     }
-
-
-def is_project_file(document: Any) -> bool:
-    """A ``headwater.yml`` with a top-level ``name`` is a pipeline project's file."""
-    return isinstance(document, dict) and "name" in document
 
 
 _PROJECT_KEYS = {"name", "namespace", "warehouse", "defaults", "threads", "retries", "settings"}
