@@ -16,7 +16,6 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pyarrow as pa
-import pyarrow.dataset as pads
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError
 from pyiceberg.table import FileScanTask, Table
@@ -194,18 +193,15 @@ class Lake:
             tasks.extend(scan.plan_files())
         return TableFiles(tuple(tasks), table.schema().as_arrow())
 
-    def dataset(self, files: TableFiles) -> pads.Dataset:
-        """A lazy Arrow dataset over ``files``: DuckDB scans it with projection pushdown, in
-        batches, so reading a large table never holds it in memory at once.
+    def data_paths(self, files: TableFiles) -> list[str]:
+        """The local paths of ``files``' data files, for a reader that scans them lazily.
 
-        Files written before a column was added lack it; the dataset's schema fills it with
-        NULL. Row-level deletes (merge-on-read files from other engines) are not applied here,
-        so a table with delete files is refused rather than read wrong.
+        Row-level deletes (merge-on-read files from other engines) are not applied by such a
+        reader, so a table with delete files is refused rather than read wrong.
         """
         if any(task.delete_files for task in files.tasks):
             raise ValueError("tables with row-level delete files are not supported yet")
-        paths = [_local_path(task.file.file_path) for task in files.tasks]
-        return pads.dataset(paths, schema=files.schema, format="parquet")
+        return [_local_path(task.file.file_path) for task in files.tasks]
 
     def rollback(self, table: Table, snapshot_id: int | None) -> None:
         """Make ``snapshot_id`` current again (None: no snapshot, the table as created)."""

@@ -44,6 +44,7 @@ from headwater.pipeline.merge import DuplicateKeyError, commit_merge, plan_merge
 from headwater.pipeline.project import LAYERS, Model, Project
 from headwater.pipeline.quality import blocking, run_tests
 from headwater.pipeline.reading import InputRead, InputRewrittenError, plan_reads
+from headwater.pipeline.sqltext import identifier, literal
 from headwater.pipeline.state import ModelRunRecord, PipelineState, TestOutcome
 
 PIPELINE_RUN_PROPERTY = "headwater.pipeline-run-id"
@@ -124,10 +125,37 @@ def connect() -> duckdb.DuckDBPyConnection:
 def register(
     connection: duckdb.DuckDBPyConnection, lake: Lake, name: str, files: TableFiles
 ) -> None:
-    """Make ``name`` (``layer.table``) a DuckDB view over ``files``, scanned lazily."""
+    """Make ``name`` (``layer.table``) a DuckDB view over ``files``.
+
+    DuckDB's own Parquet reader scans the files lazily, in parallel, with projection and
+    filter pushdown; counts, minima and maxima come from the files' statistics and joins
+    prune row groups. The view has the Iceberg schema's columns in its order: a column
+    missing from every file (added after they were written) is NULL, and files written
+    before a type was widened are read as the wider type.
+    """
     alias = "hw_" + name.replace(".", "__")
-    connection.register(alias, lake.dataset(files))
-    connection.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM {alias}")
+    connection.register(alias, files.schema.empty_table())
+    paths = lake.data_paths(files)
+    if not paths:
+        connection.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM {alias}")
+        return
+    wanted = connection.execute(f"DESCRIBE {alias}").fetchall()
+    source = f"read_parquet([{', '.join(map(literal, paths))}], union_by_name = true)"
+    present = {
+        row[0]: row[1] for row in connection.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
+    }
+    columns = []
+    for column, duckdb_type, *_ in wanted:
+        quoted = identifier(column)
+        if column not in present:
+            columns.append(f"CAST(NULL AS {duckdb_type}) AS {quoted}")
+        elif present[column] != duckdb_type:
+            columns.append(f"CAST({quoted} AS {duckdb_type}) AS {quoted}")
+        else:
+            columns.append(quoted)
+    connection.execute(
+        f"CREATE OR REPLACE VIEW {name} AS SELECT {', '.join(columns)} FROM {source}"
+    )
 
 
 def _register_view_model(

@@ -18,7 +18,8 @@ import duckdb
 import pyarrow as pa
 from pyiceberg.table import Table
 from pyiceberg.table.upsert_util import create_match_filter
-from sqlglot import exp
+
+from headwater.pipeline.sqltext import identifier
 
 
 class DuplicateKeyError(ValueError):
@@ -35,8 +36,8 @@ class MergePlan:
         return int(self.new.num_rows + self.changed.num_rows)
 
 
-def _quoted(name: str) -> str:
-    return exp.to_identifier(name, quoted=True).sql("duckdb")
+def _same_key(left: str, right: str, keys: Sequence[str]) -> str:
+    return " AND ".join(f"{left}.{identifier(k)} = {right}.{identifier(k)}" for k in keys)
 
 
 def plan_merge(
@@ -45,9 +46,27 @@ def plan_merge(
     target: str,
     keys: Sequence[str],
 ) -> MergePlan:
-    """Split ``incoming`` against the DuckDB relation ``target`` (the table as it is)."""
+    """Split ``incoming`` against the DuckDB relation ``target`` (the table as it is).
+
+    The target is read twice at most: its key columns, to find the incoming keys it holds,
+    and, only when some are found, the whole rows of those keys, to tell changed from
+    unchanged. An increment of new keys therefore reads one column of the table.
+    """
     connection.register("hw_incoming", incoming)
-    key_list = ", ".join(_quoted(k) for k in keys)
+    try:
+        return _plan(connection, incoming, target, keys)
+    finally:
+        connection.unregister("hw_incoming")
+        connection.execute("DROP TABLE IF EXISTS hw_matched")
+
+
+def _plan(
+    connection: duckdb.DuckDBPyConnection,
+    incoming: pa.Table,
+    target: str,
+    keys: Sequence[str],
+) -> MergePlan:
+    key_list = ", ".join(identifier(k) for k in keys)
     duplicate = connection.execute(
         f"SELECT {key_list}, count(*) FROM hw_incoming GROUP BY ALL HAVING count(*) > 1 LIMIT 1"
     ).fetchall()
@@ -57,16 +76,26 @@ def plan_merge(
             f"{count} new rows share the key {', '.join(keys)} = {', '.join(map(repr, values))}; "
             "deduplicate them in the model's SQL (e.g. QUALIFY row_number() ...)"
         )
-    on = " AND ".join(f"i.{_quoted(k)} = t.{_quoted(k)}" for k in keys)
-    compared = [name for name in incoming.schema.names if name not in keys]
-    same = " AND ".join(f"i.{_quoted(c)} IS NOT DISTINCT FROM t.{_quoted(c)}" for c in compared)
+    on = _same_key("i", "t", keys)
+    connection.execute(
+        f"CREATE TEMP TABLE hw_matched AS SELECT {key_list} FROM "
+        f"(SELECT {key_list} FROM {target}) AS t SEMI JOIN hw_incoming AS i ON {on}"
+    )
+    ((matched,),) = connection.execute("SELECT count(*) FROM hw_matched").fetchall()
+    if not matched:
+        return MergePlan(incoming, incoming.schema.empty_table())
     new = connection.sql(
-        f"SELECT i.* FROM hw_incoming AS i WHERE NOT EXISTS (SELECT 1 FROM {target} AS t WHERE {on})"
+        f"SELECT i.* FROM hw_incoming AS i ANTI JOIN hw_matched AS m ON {_same_key('i', 'm', keys)}"
     ).to_arrow_table()
+    compared = [name for name in incoming.schema.names if name not in keys]
+    same = " AND ".join(
+        f"i.{identifier(c)} IS NOT DISTINCT FROM t.{identifier(c)}" for c in compared
+    )
     changed = connection.sql(
-        f"SELECT i.* FROM hw_incoming AS i JOIN {target} AS t ON {on} WHERE NOT ({same or 'TRUE'})"
+        f"SELECT i.* FROM hw_incoming AS i JOIN (SELECT t.* FROM {target} AS t "
+        f"SEMI JOIN hw_matched AS m ON {_same_key('t', 'm', keys)}) AS t "
+        f"ON {on} WHERE NOT ({same or 'TRUE'})"
     ).to_arrow_table()
-    connection.unregister("hw_incoming")
     return MergePlan(new.cast(incoming.schema), changed.cast(incoming.schema))
 
 

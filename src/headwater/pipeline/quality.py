@@ -15,36 +15,28 @@ from decimal import Decimal
 from typing import Any
 
 import duckdb
-from sqlglot import exp
 
 from headwater.pipeline.declarations import TestSpec
+from headwater.pipeline.sqltext import identifier, literal
 from headwater.pipeline.state import TestOutcome
 
 SAMPLE_ROWS = 5
 ROW_LEVEL = frozenset({"not_null", "accepted_values", "relationships", "expression"})
 
 
-def _column(name: str) -> str:
-    return exp.to_identifier(name, quoted=True).sql("duckdb")
-
-
-def _literal(value: Any) -> str:
-    return exp.convert(value).sql("duckdb")
-
-
 def failing_rows_query(test: TestSpec, table: str, new_rows: str | None) -> str:
     """The query returning the rows that make ``test`` fail, over the DuckDB relation
     ``table`` (the whole table) or, for row-level tests, ``new_rows`` when given."""
     target = new_rows if new_rows is not None and test.kind in ROW_LEVEL else table
-    column = _column(test.column) if test.column else ""
+    column = identifier(test.column) if test.column else ""
     params = test.params
     if test.kind == "not_null":
         return f"SELECT * FROM {target} WHERE {column} IS NULL"
     if test.kind == "accepted_values":
-        values = ", ".join(_literal(value) for value in params["values"])
+        values = ", ".join(literal(value) for value in params["values"])
         return f"SELECT * FROM {target} WHERE {column} IS NOT NULL AND {column} NOT IN ({values})"
     if test.kind == "relationships":
-        parent = _column(params["field"])
+        parent = identifier(params["field"])
         return (
             f"SELECT * FROM {target} AS child WHERE child.{column} IS NOT NULL AND NOT EXISTS "
             f"(SELECT 1 FROM {params['to']} AS parent WHERE parent.{parent} = child.{column})"
