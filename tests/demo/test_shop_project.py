@@ -109,6 +109,7 @@ def load_batch(con: duckdb.DuckDBPyConnection, batch: dict[str, pa.Table]) -> No
         tmp = "tmp_" + name.replace(".", "_")
         con.register(tmp, table)
         con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM {tmp}")
+        con.execute(f"CREATE OR REPLACE VIEW whole.{name} AS SELECT * FROM memory.{name}")
 
 
 def build(con: duckdb.DuckDBPyConnection, models: list[Model]) -> None:
@@ -116,19 +117,31 @@ def build(con: duckdb.DuckDBPyConnection, models: list[Model]) -> None:
         if model.config.get("materialized") == "view":
             con.execute(f"CREATE OR REPLACE VIEW {model.name} AS {model.sql}")
         elif model.module is None:
-            con.execute(f"CREATE OR REPLACE TABLE {model.name} AS {model.sql}")
+            # A full build leaves out the rows a merge model marks for deletion, as the engine does.
+            deleted = model.config.get("delete_when")
+            query = f"SELECT * FROM ({model.sql}) WHERE NOT COALESCE(({deleted}), FALSE)"
+            con.execute(
+                f"CREATE OR REPLACE TABLE {model.name} AS {query if deleted else model.sql}"
+            )
         else:
+            # As on a full run: no ``this``, so every customer is resolved.
             result = model.module.model({name: con.table(name) for name in model.inputs})
             assert isinstance(result, pa.Table)
             con.register("tmp_result", result)
             con.execute(f"CREATE OR REPLACE TABLE {model.name} AS SELECT * FROM tmp_result")
             con.unregister("tmp_result")
+        if model.config.get("materialized") != "view":
+            con.execute(
+                f"CREATE OR REPLACE VIEW whole.{model.name} AS SELECT * FROM memory.{model.name}"
+            )
 
 
 def connect() -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
+    con.execute("ATTACH ':memory:' AS whole")  # whole.<layer>.<table>: the same tables here
     for layer in LAYERS:
         con.execute(f"CREATE SCHEMA {layer}")
+        con.execute(f"CREATE SCHEMA whole.{layer}")
     return con
 
 
@@ -326,19 +339,25 @@ def test_the_project_file_and_model_configs(models: list[Model]) -> None:
     assert config["staging.parsed_orders"]["materialized"] == "view"
     assert config["staging.stg_order_rejects"]["materialized"] == "append"
     assert config["staging.stg_customers"]["unique_key"] == "customer_id"
-    assert config["semantic.customer_entities"]["materialized"] == "table"
+    assert config["semantic.customer_entities"]["materialized"] == "merge"
+    assert config["semantic.customer_entities"]["unique_key"] == "customer_id"
     assert config["analytics.order_facts"] == config["analytics.order_facts"] | {
         "materialized": "append",
         "incremental_on": ["staging.stg_orders"],
     }
-    for mart in ("daily_revenue", "customer_lifetime_value", "entity_coverage"):
-        assert config[f"marts.{mart}"]["materialized"] == "table"
+    # Marts recompute only what new rows touch, merged by their grain.
+    assert config["marts.daily_revenue"]["unique_key"] == "day"
+    assert config["marts.customer_lifetime_value"]["unique_key"] == "customer_key"
+    assert config["marts.customer_lifetime_value"]["delete_when"] == "orders IS NULL"
+    assert config["marts.entity_coverage"]["materialized"] == "table"
     assert all(isinstance(c.get("tags", []), list) for c in config.values())
     assert sum(1 for c in config.values() if c.get("tags")) >= 3
     allowed = {
         "materialized",
         "unique_key",
         "incremental_on",
+        "delete_when",
+        "sequence_by",
         "on_input_rewrite",
         "tags",
         "description",

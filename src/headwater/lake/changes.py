@@ -36,6 +36,9 @@ class Changes:
     maintenance: tuple[int, ...] = ()
     # True when ``since`` is not an ancestor of the current snapshot (a rollback past it).
     lost_watermark: bool = False
+    # How many runs merged into the table: from two on, the appended rows can hold a version
+    # of a row that a later merge replaced.
+    merge_runs: int = 0
 
 
 def _ancestry(table: Table) -> list[Snapshot]:
@@ -72,8 +75,11 @@ def changes_since(table: Table, since: int | None) -> Changes:
     maintenance: list[int] = []
     start: int | None = since
     end: int | None = None
+    merge_runs: set[str | None] = set()
     for snapshot in reversed(newer):
         properties = _properties(snapshot)
+        if properties.get(OPERATION_PROPERTY) == "merge":
+            merge_runs.add(properties.get(RUN_PROPERTY))
         operation = snapshot.summary.operation if snapshot.summary else None
         is_append = operation == Operation.APPEND
         if MAINTENANCE_PROPERTY in properties:
@@ -97,4 +103,5 @@ def changes_since(table: Table, since: int | None) -> Changes:
         merged=tuple(merged),
         rewritten=tuple(rewritten),
         maintenance=tuple(maintenance),
+        merge_runs=len(merge_runs),
     )

@@ -2,6 +2,9 @@
 
 A SQL model's inputs are the tables its query reads (found with sqlglot; CTE names excluded);
 a Python model's are its ``INPUTS``. References are layer-qualified (``staging.stg_orders``).
+On an incremental run an input of ``incremental_on`` holds only its new rows; the same table
+prefixed with the catalog ``whole`` (``whole.staging.stg_orders``) is always all of it, so a
+model can find what the new rows touch and recompute just that from the whole table.
 """
 
 from __future__ import annotations
@@ -15,11 +18,21 @@ from sqlglot import exp
 from headwater.pipeline.declarations import ProjectError, TestSpec
 from headwater.pipeline.project import LAYERS, Model, Project
 
+WHOLE = "whole"  # the DuckDB catalog holding every input whole
+
 
 @dataclass(frozen=True, slots=True)
 class Reference:
     table: str
     line: int  # in the model's file
+    whole: bool = False  # read as ``whole.<layer>.<table>``
+
+
+def _python_reference(name: str) -> Reference:
+    catalog, _, rest = name.lower().partition(".")
+    if catalog == WHOLE and rest.count(".") == 1:
+        return Reference(rest, 1, whole=True)
+    return Reference(name.lower(), 1)
 
 
 def parse_sql(model: Model) -> exp.Query:
@@ -41,10 +54,10 @@ def parse_sql(model: Model) -> exp.Query:
 def references(model: Model) -> list[Reference]:
     """The tables ``model`` reads, in order of first appearance."""
     if model.sql is None:
-        return [Reference(name, 1) for name in model.python_inputs]
+        return [_python_reference(name) for name in model.python_inputs]
     tree = parse_sql(model)
     ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
-    found: dict[str, Reference] = {}
+    found: dict[tuple[str, bool], Reference] = {}
     for table in tree.find_all(exp.Table):
         if not table.name or isinstance(table.this, exp.Func):  # table functions
             continue
@@ -56,8 +69,14 @@ def references(model: Model) -> list[Reference]:
                 f"{model.path.name}:{line}: table {table.name!r} has no layer; write it "
                 "layer-qualified, like staging.stg_orders"
             )
+        whole = table.catalog.lower() == WHOLE
+        if table.catalog and not whole:
+            raise ProjectError(
+                f"{model.path.name}:{line}: {table.catalog}.{table.db}.{table.name}: the only "
+                f"catalog is {WHOLE} (an input whole, even on an incremental run)"
+            )
         name = f"{table.db}.{table.name}".lower()
-        found.setdefault(name, Reference(name, line))
+        found.setdefault((name, whole), Reference(name, line, whole))
     return list(found.values())
 
 
@@ -87,6 +106,8 @@ class Graph:
     order: tuple[str, ...]
     # model -> the tables its tests read: they run first, but are not data inputs
     test_inputs: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # model -> the inputs it also reads whole (``whole.<layer>.<table>``)
+    whole_inputs: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def parents(self, name: str) -> tuple[str, ...]:
         return self.inputs[name] + self.test_inputs.get(name, ())
@@ -122,6 +143,9 @@ class Graph:
             return None
         tree = parse_sql(model)
         for table in list(tree.find_all(exp.Table)):
+            if table.catalog.lower() == WHOLE:
+                # The same dataset as the plain name, for lineage: only how much is read differs.
+                table.set("catalog", None)
             reference = f"{table.db}.{table.name}".lower()
             if table.db and self.is_view(reference):
                 inner = sqlglot.parse_one(self.inline_views(reference) or "", dialect="duckdb")
@@ -209,6 +233,7 @@ def build_graph(project: Project) -> Graph:
     """Check every reference and the layering, and order the models; errors name file:line."""
     known = set(project.models) | set(project.sources)
     inputs: dict[str, tuple[str, ...]] = {}
+    whole_inputs: dict[str, tuple[str, ...]] = {}
     lines: dict[tuple[str, str], int] = {}
     for name, model in project.models.items():
         refs = references(model)
@@ -218,6 +243,12 @@ def build_graph(project: Project) -> Graph:
                 raise ProjectError(
                     f"{where}: unknown table {ref.table}: it is neither a source "
                     "(sources/*.yml) nor a model (models/<layer>/<name>.sql)"
+                )
+            referenced = project.models.get(ref.table)
+            if ref.whole and referenced is not None and referenced.config.materialized == "view":
+                raise ProjectError(
+                    f"{where}: {WHOLE}.{ref.table} is a view, which is never stored; read the "
+                    f"tables it reads as {WHOLE}.<layer>.<table> instead"
                 )
             ref_layer = ref.table.split(".", 1)[0]
             if LAYERS.index(ref_layer) > LAYERS.index(model.layer):
@@ -233,7 +264,8 @@ def build_graph(project: Project) -> Graph:
                     f"{project.relative(model.path)}: incremental_on names {table}, "
                     "which the model does not read"
                 )
-        inputs[name] = tuple(ref.table for ref in refs)
+        inputs[name] = tuple(dict.fromkeys(ref.table for ref in refs))
+        whole_inputs[name] = tuple(dict.fromkeys(ref.table for ref in refs if ref.whole))
     test_inputs: dict[str, tuple[str, ...]] = {}
     for name, model in project.models.items():
         tested = {table for test in model.tests for table in test_references(test)}
@@ -257,4 +289,4 @@ def build_graph(project: Project) -> Graph:
         line = lines.get((reader, read))
         where = project.relative(project.models[reader].path) + (f":{line}" if line else "")
         raise ProjectError(f"{where}: cycle {' -> '.join(cycle)}") from None
-    return Graph(project, inputs, order, test_inputs)
+    return Graph(project, inputs, order, test_inputs, whole_inputs)

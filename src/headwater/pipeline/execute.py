@@ -39,8 +39,8 @@ from headwater.lake import (
     TableFiles,
     iceberg_compatible,
 )
-from headwater.pipeline.dag import Graph
-from headwater.pipeline.merge import DuplicateKeyError, commit_merge, plan_merge
+from headwater.pipeline.dag import WHOLE, Graph
+from headwater.pipeline.merge import DuplicateKeyError, commit_merge, deletion, plan_merge
 from headwater.pipeline.project import LAYERS, Model, Project
 from headwater.pipeline.quality import blocking, run_tests
 from headwater.pipeline.reading import InputRead, InputRewrittenError, plan_reads
@@ -53,6 +53,8 @@ PIPELINE_RUN_PROPERTY = "headwater.pipeline-run-id"
 # cut would (tests/pipeline/test_crash.py).
 FAULT_VARIABLE = "HEADWATER_FAULT_INJECT"
 WATERMARKS_PROPERTY = "headwater.watermarks"
+# A Python model's own table as the previous run left it, on incremental runs (dbt's ``this``).
+THIS = "this"
 TRANSIENT = (CommitFailedException, OperationalError, OSError)
 
 
@@ -117,8 +119,11 @@ def fault_point(name: str, model: Model) -> None:
 def connect() -> duckdb.DuckDBPyConnection:
     connection = duckdb.connect()
     connection.execute("SET TimeZone = 'UTC'")
+    connection.execute(f"ATTACH ':memory:' AS {WHOLE}")
     for layer in (*LAYERS, "hw_target"):
         connection.execute(f"CREATE SCHEMA IF NOT EXISTS {layer}")
+    for layer in LAYERS:
+        connection.execute(f"CREATE SCHEMA IF NOT EXISTS {WHOLE}.{layer}")
     return connection
 
 
@@ -133,17 +138,21 @@ def register(
     missing from every file (added after they were written) is NULL, and files written
     before a type was widened are read as the wider type.
     """
-    alias = "hw_" + name.replace(".", "__")
-    connection.register(alias, files.schema.empty_table())
+    connection.register("hw_schema", files.schema.empty_table())
+    wanted = connection.execute("DESCRIBE hw_schema").fetchall()
+    connection.unregister("hw_schema")
     paths = lake.data_paths(files)
     if not paths:
-        connection.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM {alias}")
+        nulls = ", ".join(
+            f"CAST(NULL AS {kind}) AS {identifier(column)}" for column, kind, *_ in wanted
+        )
+        connection.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT {nulls} WHERE FALSE")
         return
-    wanted = connection.execute(f"DESCRIBE {alias}").fetchall()
     source = f"read_parquet([{', '.join(map(literal, paths))}], union_by_name = true)"
-    present = {
-        row[0]: row[1] for row in connection.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
-    }
+    present = dict(
+        (row[0], row[1])
+        for row in connection.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
+    )
     columns = []
     for column, duckdb_type, *_ in wanted:
         quoted = identifier(column)
@@ -187,11 +196,11 @@ def _register_input(
     register(connection, ctx.lake, name, files)
 
 
-def _compute(
-    connection: duckdb.DuckDBPyConnection, model: Model, inputs: tuple[str, ...]
-) -> pa.Table:
+def _compute(connection: duckdb.DuckDBPyConnection, model: Model, with_this: bool) -> pa.Table:
     if model.python is not None:
-        relations = {name: connection.table(name) for name in inputs}
+        relations = {name: connection.table(name) for name in model.python_inputs}
+        if with_this:
+            relations[THIS] = connection.table(THIS)
         try:
             result = model.python(relations)
         except TRANSIENT:
@@ -276,9 +285,20 @@ def _write(
     reads: list[InputRead],
     full: bool,
     notes: list[str],
-) -> Output:
+) -> tuple[Output, pa.Table]:
+    """Commit ``result``; the output and the rows written (what incremental tests check)."""
     lake = ctx.lake
     result = iceberg_compatible(result)
+    delete_when = model.config.delete_when
+    if delete_when and (full or model.config.materialized == "table"):
+        # A full result holds nothing to delete: rows marked for deletion are left out.
+        connection.register("hw_result", result)
+        result = (
+            connection.sql(f"SELECT * FROM hw_result WHERE NOT {deletion(delete_when)}")
+            .to_arrow_table()
+            .cast(result.schema)
+        )
+        connection.unregister("hw_result")
     table = lake.load(model.name)
     if table is not None:
         try:
@@ -301,6 +321,7 @@ def _write(
     }
     materialized = model.config.materialized
     written = result.num_rows
+    written_rows = result
     fault_point("before-commit", model)
     if full or materialized == "table":
         operation = "overwrite"
@@ -314,18 +335,30 @@ def _write(
         keys = list(model.config.unique_key)
         register(connection, lake, "hw_target.current", lake.files(table, record.snapshot_before))
         try:
-            plan = plan_merge(connection, result, "hw_target.current", keys)
+            plan = plan_merge(
+                connection,
+                result,
+                "hw_target.current",
+                keys,
+                delete_when,
+                model.config.sequence_by or None,
+            )
         except DuplicateKeyError as exc:
             raise ModelFailedError(f"merge by {', '.join(keys)}: {exc}") from None
+        except duckdb.Error as exc:
+            raise ModelFailedError(f"merge: {str(exc).splitlines()[0]}") from None
         commit_merge(table, plan, keys, {**properties, OPERATION_PROPERTY: "merge"})
         # Rows whose key exists unchanged (re-deliveries) are neither written nor counted.
         written = plan.rows
+        written_rows = plan.written
+        if plan.deleted.num_rows:
+            record.details["rows_deleted"] = plan.deleted.num_rows
     fault_point("after-commit", model)
     table.refresh()
     current = table.current_snapshot()
     snapshot_id = current.snapshot_id if current else None
     added_files, added_bytes = _added_by_run(table, record.run_uuid)
-    return Output(
+    output = Output(
         table=model.name,
         location=table.location(),
         schema=table.schema().as_arrow(),
@@ -336,6 +369,7 @@ def _write(
         added_files=added_files,
         added_bytes=added_bytes,
     )
+    return output, written_rows
 
 
 def _added_by_run(table: Table, run_uuid: str) -> tuple[int, int]:
@@ -388,9 +422,10 @@ def _attempt(ctx: RunContext, model: Model, outcome: ModelOutcome, notes: list[s
     connection = connect()
     try:
         for read in reads:
-            register(connection, ctx.lake, read.table, read.files)
+            _register_read(connection, ctx, read)
         for name in views:
             _register_view_model(connection, ctx, name, reads)
+        whole_rows = _register_whole(connection, ctx, model, reads)
         outcome.reads = reads
         record.rows_read = sum(read.rows for read in reads)
         record.details["reads"] = {
@@ -399,6 +434,7 @@ def _attempt(ctx: RunContext, model: Model, outcome: ModelOutcome, notes: list[s
                 "since": read.since,
                 "incremental": read.incremental,
                 "rows": read.rows,
+                **({"whole_rows": whole_rows[read.table]} if read.table in whole_rows else {}),
             }
             for read in reads
         }
@@ -408,15 +444,19 @@ def _attempt(ctx: RunContext, model: Model, outcome: ModelOutcome, notes: list[s
             outcome.tests = _test(ctx, connection, model, reads, new_rows=None)
             _raise_if_blocked(outcome)
             return
-        result = _compute(connection, model, ctx.graph.inputs[model.name])
-        output = _write(ctx, connection, model, result, record, reads, full, notes)
+        with_this = model.python is not None and not full and table is not None
+        if with_this:
+            assert table is not None
+            register(connection, ctx.lake, THIS, ctx.lake.files(table, record.snapshot_before))
+        result = _compute(connection, model, with_this)
+        output, written_rows = _write(ctx, connection, model, result, record, reads, full, notes)
         outcome.output = output
         record.rows_written = output.rows_written
         record.snapshot_after = output.snapshot_id
         register(connection, ctx.lake, model.name, output.files)
         new_rows = None
         if record.mode == "incremental":
-            connection.register("hw_new_rows", result)
+            connection.register("hw_new_rows", written_rows)
             new_rows = "hw_new_rows"
         outcome.tests = _test(ctx, connection, model, reads, new_rows)
         fault_point("after-tests", model)
@@ -429,6 +469,43 @@ def _attempt(ctx: RunContext, model: Model, outcome: ModelOutcome, notes: list[s
         _raise_if_blocked(outcome)
     finally:
         connection.close()
+
+
+def _register_read(connection: duckdb.DuckDBPyConnection, ctx: RunContext, read: InputRead) -> None:
+    if not read.current_only:
+        register(connection, ctx.lake, read.table, read.files)
+        return
+    # Rows appended by an earlier merge may have been replaced by a later one: of the appended
+    # rows, only those still in the table are new (INTERSECT compares NULLs as equal).
+    table = ctx.lake.load(read.table)
+    if table is None:
+        raise ModelFailedError(f"input {read.table} does not exist any more")
+    appended, current = "hw_target.appended", "hw_target.now"
+    register(connection, ctx.lake, appended, read.files)
+    register(connection, ctx.lake, current, ctx.lake.files(table, read.snapshot_id))
+    connection.execute(
+        f"CREATE OR REPLACE TABLE {read.table} AS "
+        f"SELECT * FROM {appended} INTERSECT SELECT * FROM {current}"
+    )
+
+
+def _register_whole(
+    connection: duckdb.DuckDBPyConnection, ctx: RunContext, model: Model, reads: list[InputRead]
+) -> dict[str, int]:
+    """Register ``whole.<input>`` for each input the model reads whole: the same snapshot
+    as its plain read, all of it; the rows of each, by table."""
+    rows: dict[str, int] = {}
+    for name in ctx.graph.whole_inputs.get(model.name, ()):
+        read = next(read for read in reads if read.table == name)
+        files = read.files
+        if read.incremental:
+            table = ctx.lake.load(name)
+            if table is None:
+                raise ModelFailedError(f"input {name} does not exist any more")
+            files = ctx.lake.files(table, read.snapshot_id)
+        register(connection, ctx.lake, f"{WHOLE}.{name}", files)
+        rows[name] = files.rows
+    return rows
 
 
 def _test(

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pyarrow as pa
+import sqlglot
 import yaml
 
 from headwater.lake import arrow_type
@@ -39,6 +40,10 @@ class ModelConfig:
     unique_key: tuple[str, ...] = ()
     incremental_on: tuple[str, ...] | None = None  # None: every input
     on_input_rewrite: str = "full_refresh"
+    # merge only: a condition over the result marking rows whose key is to be deleted
+    delete_when: str = ""
+    # merge only: the column ordering versions of a row; an older one never replaces a newer
+    sequence_by: str = ""
     tags: tuple[str, ...] = ()
     description: str = ""
 
@@ -164,6 +169,12 @@ def model_config(values: Mapping[str, Any], where: str, base: ModelConfig) -> Mo
     description = values.get("description", base.description)
     if not isinstance(description, str):
         raise ProjectError(f"{where}: description must be text")
+    delete_when = values.get("delete_when", base.delete_when)
+    if not isinstance(delete_when, str):
+        raise ProjectError(f"{where}: delete_when must be an SQL condition, as text")
+    sequence_by = values.get("sequence_by", base.sequence_by)
+    if not isinstance(sequence_by, str):
+        raise ProjectError(f"{where}: sequence_by must be a column name")
     config = ModelConfig(
         materialized=materialized,
         unique_key=(
@@ -173,11 +184,22 @@ def model_config(values: Mapping[str, Any], where: str, base: ModelConfig) -> Mo
         ),
         incremental_on=incremental_on,
         on_input_rewrite=policy,
+        delete_when=delete_when.strip(),
+        sequence_by=sequence_by.strip(),
         tags=_strings(values["tags"], f"{where}: tags") if "tags" in values else base.tags,
         description=description,
     )
     if config.materialized == "merge" and not config.unique_key:
         raise ProjectError(f"{where}: materialized: merge needs a unique_key")
+    for setting in ("delete_when", "sequence_by"):
+        if getattr(config, setting) and config.materialized != "merge":
+            raise ProjectError(f"{where}: {setting} needs materialized: merge")
+    if config.delete_when:
+        try:
+            sqlglot.parse_one(f"SELECT 1 WHERE {config.delete_when}", dialect="duckdb")
+        except sqlglot.errors.ParseError as exc:
+            message = exc.errors[0].get("description") if exc.errors else exc
+            raise ProjectError(f"{where}: delete_when is not an SQL condition: {message}") from None
     return config
 
 

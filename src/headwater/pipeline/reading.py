@@ -25,6 +25,8 @@ class InputRead:
     since: int | None  # the watermark (exclusive) of an incremental read
     incremental: bool
     files: TableFiles
+    # An incremental read over several merges: keep only the rows still in the table.
+    current_only: bool = False
 
     @property
     def rows(self) -> int:
@@ -74,9 +76,12 @@ def plan_reads(
             reason = _rewrite_reason(name, watermarks[name], lake, model)
             if reason is not None:
                 return [], reason
-            files = lake.appended_files(table, changes_since(table, watermarks[name]))
+            changes = changes_since(table, watermarks[name])
+            files = lake.appended_files(table, changes)
+            current_only = changes.merge_runs > 1
         else:
             files = lake.files(table, snapshot_id)
+            current_only = False
         reads.append(
             InputRead(
                 table=name,
@@ -85,6 +90,7 @@ def plan_reads(
                 since=watermarks.get(name) if incremental else None,
                 incremental=incremental,
                 files=files,
+                current_only=current_only,
             )
         )
     return reads, None

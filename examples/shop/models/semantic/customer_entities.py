@@ -9,6 +9,13 @@ One row per source customer. ``customer_key`` is the smallest ``customer_id`` of
 a member's own id, so it is readable and deterministic. It is not stable forever: when a later
 customer bridges two clusters, one cluster's key changes. Marts re-resolve facts through this
 table (by ``customer_id``) rather than trust the key stored on an old fact.
+
+Incrementally (a ``merge`` by ``customer_id``), only the clusters the new and changed customers
+touch are resolved again: the clusters they were in and the clusters sharing an email or a
+phone with their new contacts. Clusters are closed under shared contacts, so no customer
+outside those clusters can be linked to one inside; resolving them alone gives what resolving
+everyone would. Every member of those clusters is returned, and the merge writes only the rows
+whose key or cluster size changed.
 """
 
 from __future__ import annotations
@@ -18,7 +25,8 @@ import pyarrow as pa
 
 INPUTS = ["staging.stg_customers"]
 CONFIG = {
-    "materialized": "table",
+    "materialized": "merge",
+    "unique_key": "customer_id",
     "tags": ["customers", "semantic"],
     "description": "One row per source customer with the key of the person it belongs to.",
 }
@@ -35,13 +43,34 @@ SCHEMA = pa.schema(
 )
 
 
+COLUMNS = "customer_id, email, phone, source"
+Row = tuple[str, str | None, str | None, str]
+
+
+def _touched_members(
+    changed: duckdb.DuckDBPyRelation, previous: duckdb.DuckDBPyRelation
+) -> list[Row]:
+    """The members, as last resolved, of every cluster the changed customers touch."""
+    entities = previous.set_alias("e")
+    new = changed.set_alias("c")
+    touched = None
+    for column in ("customer_id", "email", "phone"):
+        keys = entities.join(new, f"e.{column} = c.{column}").project("e.customer_key AS key")
+        touched = keys if touched is None else touched.union(keys)
+    assert touched is not None
+    members = entities.join(touched.distinct().set_alias("k"), "e.customer_key = k.key")
+    return members.project(", ".join(f"e.{c}" for c in COLUMNS.split(", "))).fetchall()
+
+
 def model(inputs: dict[str, duckdb.DuckDBPyRelation]) -> pa.Table:
-    customers = inputs["staging.stg_customers"]
+    changed = inputs["staging.stg_customers"].project(COLUMNS)
     # fetchall: the same on every supported duckdb, where .arrow() changed its return type.
-    rows: list[tuple[str, str | None, str | None, str]] = customers.project(
-        "customer_id, email, phone, source"
-    ).fetchall()
-    rows.sort()  # the input's order is not defined; the output should not depend on it
+    latest: dict[str, Row] = {}
+    if "this" in inputs:  # an incremental run: the table as the last run left it
+        latest = {row[0]: row for row in _touched_members(changed, inputs["this"])}
+    for row in changed.fetchall():
+        latest[row[0]] = row  # a changed customer's new contacts replace the old ones
+    rows = sorted(latest.values())  # the input's order is not defined; the output's is
 
     parent = list(range(len(rows)))
 

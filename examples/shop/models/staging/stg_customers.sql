@@ -1,5 +1,6 @@
 -- materialized: merge
 -- unique_key: customer_id
+-- sequence_by: updated_at
 -- incremental_on: [raw.web_customers, raw.pos_customers]
 -- tags: [customers, staging]
 -- description: Web accounts and POS loyalty accounts, one row per source customer, contacts normalised.
@@ -39,7 +40,8 @@ WITH delivered AS (
 ),
 
 -- A batch can hold the creation and several updates of one customer (every order updates the
--- account): the latest state wins. event_id only breaks ties, to stay deterministic.
+-- account): the latest state wins. event_id only breaks ties, to stay deterministic. Updates
+-- also arrive late, after a newer state was merged: sequence_by keeps the newer one.
 latest AS (
     SELECT *
     FROM delivered
