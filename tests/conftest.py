@@ -27,6 +27,7 @@ from sqlalchemy.engine import make_url
 
 from headwater.config import load_settings
 from headwater.db import Database, upgrade
+from headwater.lake import Lake
 from headwater.server import create_app
 
 PG_URL = os.environ.get(
@@ -131,6 +132,14 @@ def database(backend: Backend) -> Iterator[Database]:
     db = Database(backend.url)
     yield db
     db.dispose()
+
+
+@pytest.fixture
+def lake(database: Database, tmp_path: Path) -> Iterator[Lake]:
+    """An Iceberg warehouse under ``tmp_path`` whose catalog is in ``database``."""
+    lake = Lake(database.url, tmp_path / "warehouse")
+    yield lake
+    lake.close()
 
 
 @pytest.fixture

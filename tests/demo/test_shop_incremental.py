@@ -18,8 +18,8 @@ from headwater.db import Database
 from headwater.demo.run import deliver
 from headwater.lake import Lake
 from headwater.pipeline import load_project, run_pipeline
-from headwater.pipeline.execute import connect, register
 from headwater.pipeline.runner import ensure_sources
+from headwater.pipeline.scan import connect, register
 
 SHOP = Path(__file__).resolve().parents[2] / "examples" / "shop"
 INCREMENTAL = (
@@ -39,9 +39,7 @@ def _contents(lake: Lake, names: list[str]) -> dict[str, list[tuple[object, ...]
         table = lake.load(name)
         assert table is not None
         snapshot = table.current_snapshot()
-        register(
-            connection, lake, name, lake.files(table, snapshot.snapshot_id if snapshot else None)
-        )
+        register(connection, name, lake.files(table, snapshot.snapshot_id if snapshot else None))
         found[name] = sorted(connection.execute(f"SELECT * FROM {name}").fetchall(), key=repr)
     connection.close()
     return found

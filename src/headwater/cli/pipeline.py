@@ -67,7 +67,7 @@ def open_lake(settings: Settings, project_warehouse: str | None = None) -> Lake:
 
 def _connect_current(lake: Lake) -> Any:
     """A DuckDB connection with every table of ``lake`` as a view at its current snapshot."""
-    from headwater.pipeline.execute import connect, register
+    from headwater.pipeline.scan import connect, register
 
     connection = connect()
     for name in lake.table_names():
@@ -76,7 +76,6 @@ def _connect_current(lake: Lake) -> Any:
             snapshot = table.current_snapshot()
             register(
                 connection,
-                lake,
                 name,
                 lake.files(table, snapshot.snapshot_id if snapshot else None),
             )

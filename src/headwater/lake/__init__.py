@@ -8,7 +8,9 @@ from headwater.lake.changes import changes_since as changes_since
 from headwater.lake.lake import Lake as Lake
 from headwater.lake.lake import SchemaConflictError as SchemaConflictError
 from headwater.lake.lake import TableFiles as TableFiles
+from headwater.lake.lake import data_paths as data_paths
 from headwater.lake.lake import iceberg_compatible as iceberg_compatible
+from headwater.lake.lake import local_path as local_path
 from headwater.lake.lake import warehouse_uri as warehouse_uri
 from headwater.lake.types import TYPE_NAMES as TYPE_NAMES
 from headwater.lake.types import arrow_type as arrow_type
@@ -24,6 +26,8 @@ __all__ = [
     "TableFiles",
     "arrow_type",
     "changes_since",
+    "data_paths",
     "iceberg_compatible",
+    "local_path",
     "warehouse_uri",
 ]

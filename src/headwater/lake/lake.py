@@ -8,6 +8,7 @@ refers to its snapshots. Data and metadata files go to the warehouse location.
 from __future__ import annotations
 
 import contextlib
+import threading
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ CATALOG_NAME = "headwater"
 # Waiting for the SQLite write lock instead of failing at once: pipeline threads commit to the
 # catalog while the metadata writer may hold the lock.
 SQLITE_BUSY_SECONDS = 30
+PLANNED_SNAPSHOTS = 256  # file lists kept per Lake; each is a few KiB of metadata
 
 
 class SchemaConflictError(ValueError):
@@ -119,6 +121,11 @@ class Lake:
         self.catalog = SqlCatalog(
             CATALOG_NAME, uri=catalog_uri(database_url), warehouse=self.warehouse
         )
+        # A snapshot's data files never change, so planning them (reading the manifests) is
+        # done once per (table, snapshot, schema): a run plans the same snapshot for the
+        # model that wrote it, the models reading it and the tests checking against it.
+        self._planned: dict[tuple[str, int, int], TableFiles] = {}
+        self._planned_lock = threading.Lock()
 
     def close(self) -> None:
         self.catalog.engine.dispose()
@@ -177,11 +184,20 @@ class Lake:
 
     def files(self, table: Table, snapshot_id: int | None) -> TableFiles:
         """Every data file of ``table`` at ``snapshot_id`` (None: the empty table)."""
-        schema = table.schema().as_arrow()
+        schema = table.schema()
         if snapshot_id is None:
-            return TableFiles((), schema)
-        tasks = tuple(table.scan(snapshot_id=snapshot_id).plan_files())
-        return TableFiles(tasks, schema)
+            return TableFiles((), schema.as_arrow())
+        key = (str(table.metadata.table_uuid), snapshot_id, schema.schema_id)
+        with self._planned_lock:
+            planned = self._planned.get(key)
+        if planned is None:
+            tasks = tuple(table.scan(snapshot_id=snapshot_id).plan_files())
+            planned = TableFiles(tasks, schema.as_arrow())
+            with self._planned_lock:
+                if len(self._planned) >= PLANNED_SNAPSHOTS:
+                    del self._planned[next(iter(self._planned))]  # the oldest
+                self._planned[key] = planned
+        return planned
 
     def appended_files(self, table: Table, changes: Changes) -> TableFiles:
         """The data files the append snapshots in ``changes`` added (skipping maintenance)."""
@@ -192,16 +208,6 @@ class Lake:
             )
             tasks.extend(scan.plan_files())
         return TableFiles(tuple(tasks), table.schema().as_arrow())
-
-    def data_paths(self, files: TableFiles) -> list[str]:
-        """The local paths of ``files``' data files, for a reader that scans them lazily.
-
-        Row-level deletes (merge-on-read files from other engines) are not applied by such a
-        reader, so a table with delete files is refused rather than read wrong.
-        """
-        if any(task.delete_files for task in files.tasks):
-            raise ValueError("tables with row-level delete files are not supported yet")
-        return [_local_path(task.file.file_path) for task in files.tasks]
 
     def rollback(self, table: Table, snapshot_id: int | None) -> None:
         """Make ``snapshot_id`` current again (None: no snapshot, the table as created)."""
@@ -226,7 +232,19 @@ class Lake:
         return snapshot.snapshot_id if snapshot else None
 
 
-def _local_path(uri: str) -> str:
+def data_paths(files: TableFiles) -> list[str]:
+    """The local paths of ``files``' data files, for a reader that scans them lazily.
+
+    Row-level deletes (merge-on-read files from other engines) are not applied by such a
+    reader, so a table with delete files is refused rather than read wrong.
+    """
+    if any(task.delete_files for task in files.tasks):
+        raise ValueError("tables with row-level delete files are not supported yet")
+    return [local_path(task.file.file_path) for task in files.tasks]
+
+
+def local_path(uri: str) -> str:
+    """The path of a ``file://`` URI (or plain path); other schemes are refused."""
     parsed = urlparse(uri)
     if parsed.scheme in ("", "file"):
         return parsed.path

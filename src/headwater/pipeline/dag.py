@@ -17,8 +17,7 @@ from sqlglot import exp
 
 from headwater.pipeline.declarations import ProjectError, TestSpec
 from headwater.pipeline.project import LAYERS, Model, Project
-
-WHOLE = "whole"  # the DuckDB catalog holding every input whole
+from headwater.pipeline.scan import WHOLE
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,12 +39,12 @@ from headwater.lake import (
     TableFiles,
     iceberg_compatible,
 )
-from headwater.pipeline.dag import WHOLE, Graph
+from headwater.pipeline.dag import Graph
 from headwater.pipeline.merge import DuplicateKeyError, commit_merge, deletion, plan_merge
-from headwater.pipeline.project import LAYERS, Model, Project
+from headwater.pipeline.project import Model, Project
 from headwater.pipeline.quality import blocking, run_tests
 from headwater.pipeline.reading import InputRead, InputRewrittenError, plan_reads
-from headwater.pipeline.sqltext import identifier, literal
+from headwater.pipeline.scan import WHOLE, connect, register
 from headwater.pipeline.state import ModelRunRecord, PipelineState, TestOutcome
 
 PIPELINE_RUN_PROPERTY = "headwater.pipeline-run-id"
@@ -116,57 +116,6 @@ def fault_point(name: str, model: Model) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def connect() -> duckdb.DuckDBPyConnection:
-    connection = duckdb.connect()
-    connection.execute("SET TimeZone = 'UTC'")
-    connection.execute(f"ATTACH ':memory:' AS {WHOLE}")
-    for layer in (*LAYERS, "hw_target"):
-        connection.execute(f"CREATE SCHEMA IF NOT EXISTS {layer}")
-    for layer in LAYERS:
-        connection.execute(f"CREATE SCHEMA IF NOT EXISTS {WHOLE}.{layer}")
-    return connection
-
-
-def register(
-    connection: duckdb.DuckDBPyConnection, lake: Lake, name: str, files: TableFiles
-) -> None:
-    """Make ``name`` (``layer.table``) a DuckDB view over ``files``.
-
-    DuckDB's own Parquet reader scans the files lazily, in parallel, with projection and
-    filter pushdown; counts, minima and maxima come from the files' statistics and joins
-    prune row groups. The view has the Iceberg schema's columns in its order: a column
-    missing from every file (added after they were written) is NULL, and files written
-    before a type was widened are read as the wider type.
-    """
-    connection.register("hw_schema", files.schema.empty_table())
-    wanted = connection.execute("DESCRIBE hw_schema").fetchall()
-    connection.unregister("hw_schema")
-    paths = lake.data_paths(files)
-    if not paths:
-        nulls = ", ".join(
-            f"CAST(NULL AS {kind}) AS {identifier(column)}" for column, kind, *_ in wanted
-        )
-        connection.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT {nulls} WHERE FALSE")
-        return
-    source = f"read_parquet([{', '.join(map(literal, paths))}], union_by_name = true)"
-    present = dict(
-        (row[0], row[1])
-        for row in connection.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
-    )
-    columns = []
-    for column, duckdb_type, *_ in wanted:
-        quoted = identifier(column)
-        if column not in present:
-            columns.append(f"CAST(NULL AS {duckdb_type}) AS {quoted}")
-        elif present[column] != duckdb_type:
-            columns.append(f"CAST({quoted} AS {duckdb_type}) AS {quoted}")
-        else:
-            columns.append(quoted)
-    connection.execute(
-        f"CREATE OR REPLACE VIEW {name} AS SELECT {', '.join(columns)} FROM {source}"
-    )
-
-
 def _register_view_model(
     connection: duckdb.DuckDBPyConnection, ctx: RunContext, name: str, reads: list[InputRead]
 ) -> None:
@@ -193,7 +142,7 @@ def _register_input(
     snapshot = current.snapshot_id if current else None
     files = ctx.lake.files(table, snapshot)
     reads.append(InputRead(name, table.location(), snapshot, None, False, files))
-    register(connection, ctx.lake, name, files)
+    register(connection, name, files)
 
 
 def _compute(connection: duckdb.DuckDBPyConnection, model: Model, with_this: bool) -> pa.Table:
@@ -333,7 +282,8 @@ def _write(
     else:
         operation = "merge"
         keys = list(model.config.unique_key)
-        register(connection, lake, "hw_target.current", lake.files(table, record.snapshot_before))
+        before = lake.files(table, record.snapshot_before)
+        register(connection, "hw_target.current", before)
         try:
             plan = plan_merge(
                 connection,
@@ -347,7 +297,14 @@ def _write(
             raise ModelFailedError(f"merge by {', '.join(keys)}: {exc}") from None
         except duckdb.Error as exc:
             raise ModelFailedError(f"merge: {str(exc).splitlines()[0]}") from None
-        commit_merge(table, plan, keys, {**properties, OPERATION_PROPERTY: "merge"})
+        commit_merge(
+            connection,
+            table,
+            before,
+            plan,
+            keys,
+            {**properties, OPERATION_PROPERTY: "merge"},
+        )
         # Rows whose key exists unchanged (re-deliveries) are neither written nor counted.
         written = plan.rows
         written_rows = plan.written
@@ -447,13 +404,13 @@ def _attempt(ctx: RunContext, model: Model, outcome: ModelOutcome, notes: list[s
         with_this = model.python is not None and not full and table is not None
         if with_this:
             assert table is not None
-            register(connection, ctx.lake, THIS, ctx.lake.files(table, record.snapshot_before))
+            register(connection, THIS, ctx.lake.files(table, record.snapshot_before))
         result = _compute(connection, model, with_this)
         output, written_rows = _write(ctx, connection, model, result, record, reads, full, notes)
         outcome.output = output
         record.rows_written = output.rows_written
         record.snapshot_after = output.snapshot_id
-        register(connection, ctx.lake, model.name, output.files)
+        register(connection, model.name, output.files)
         new_rows = None
         if record.mode == "incremental":
             connection.register("hw_new_rows", written_rows)
@@ -473,7 +430,7 @@ def _attempt(ctx: RunContext, model: Model, outcome: ModelOutcome, notes: list[s
 
 def _register_read(connection: duckdb.DuckDBPyConnection, ctx: RunContext, read: InputRead) -> None:
     if not read.current_only:
-        register(connection, ctx.lake, read.table, read.files)
+        register(connection, read.table, read.files)
         return
     # Rows appended by an earlier merge may have been replaced by a later one: of the appended
     # rows, only those still in the table are new (INTERSECT compares NULLs as equal).
@@ -481,8 +438,8 @@ def _register_read(connection: duckdb.DuckDBPyConnection, ctx: RunContext, read:
     if table is None:
         raise ModelFailedError(f"input {read.table} does not exist any more")
     appended, current = "hw_target.appended", "hw_target.now"
-    register(connection, ctx.lake, appended, read.files)
-    register(connection, ctx.lake, current, ctx.lake.files(table, read.snapshot_id))
+    register(connection, appended, read.files)
+    register(connection, current, ctx.lake.files(table, read.snapshot_id))
     connection.execute(
         f"CREATE OR REPLACE TABLE {read.table} AS "
         f"SELECT * FROM {appended} INTERSECT SELECT * FROM {current}"
@@ -503,7 +460,7 @@ def _register_whole(
             if table is None:
                 raise ModelFailedError(f"input {name} does not exist any more")
             files = ctx.lake.files(table, read.snapshot_id)
-        register(connection, ctx.lake, f"{WHOLE}.{name}", files)
+        register(connection, f"{WHOLE}.{name}", files)
         rows[name] = files.rows
     return rows
 

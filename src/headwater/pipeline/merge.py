@@ -13,15 +13,20 @@ model reading this table incrementally reads exactly the new and changed rows.
 
 from __future__ import annotations
 
+import itertools
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import duckdb
 import pyarrow as pa
-from pyiceberg.table import Table
-from pyiceberg.table.upsert_util import create_match_filter
+from pyiceberg.io.pyarrow import _dataframe_to_data_files
+from pyiceberg.manifest import DataFile
+from pyiceberg.table import Table, Transaction
 
-from headwater.pipeline.sqltext import identifier
+from headwater.lake import TableFiles, local_path
+from headwater.pipeline.scan import register
+from headwater.pipeline.sqltext import identifier, literal
 
 
 class DuplicateKeyError(ValueError):
@@ -140,18 +145,80 @@ def _plan(
     )
 
 
-def commit_merge(
-    table: Table, plan: MergePlan, keys: Sequence[str], properties: dict[str, str]
+def _rewrite_without(
+    connection: duckdb.DuckDBPyConnection,
+    table: Table,
+    files: TableFiles,
+    replaced: pa.Table,
+    keys: Sequence[str],
+    properties: dict[str, str],
+    transaction: Transaction,
 ) -> None:
-    """Write ``plan`` as one Iceberg commit (nothing at all when nothing changed)."""
+    """Copy-on-write in DuckDB: rewrite each data file holding a replaced key without those
+    rows, as one overwrite snapshot.
+
+    PyIceberg's own ``delete`` binds an ``IN`` expression of every key (a second or more for
+    a few thousand keys) and filters whole files in Arrow; here one join over the key columns
+    finds the files to rewrite, and DuckDB filters each of them.
+    """
+    connection.register("hw_replaced", replaced)
+    key_list = ", ".join(identifier(k) for k in keys)
+    by_path = {local_path(task.file.file_path): task for task in files.tasks}
+    source = f"read_parquet([{', '.join(map(literal, by_path))}], filename = true)"
+    hits = connection.execute(
+        f"SELECT f.filename, count(*) FROM (SELECT filename, {key_list} FROM {source}) AS f "
+        f"SEMI JOIN hw_replaced AS r ON {_same_key('f', 'r', keys)} GROUP BY f.filename"
+    ).fetchall()
+    if not hits:
+        connection.unregister("hw_replaced")
+        return
+    schema = table.schema().as_arrow()
+    commit_uuid = uuid.uuid4()
+    counter = itertools.count(0)
+    rewritten: list[tuple[DataFile, list[DataFile]]] = []
+    for path, _count in hits:
+        task = by_path[path]
+        register(connection, "hw_target.file", TableFiles((task,), schema))
+        kept = connection.sql(
+            f"SELECT f.* FROM hw_target.file AS f ANTI JOIN hw_replaced AS r "
+            f"ON {_same_key('f', 'r', keys)}"
+        ).to_arrow_table()
+        replacements = (
+            list(
+                _dataframe_to_data_files(
+                    table.metadata, kept.cast(schema), table.io, commit_uuid, counter
+                )
+            )
+            if kept.num_rows
+            else []
+        )
+        rewritten.append((task.file, replacements))
+    connection.unregister("hw_replaced")
+    with transaction.update_snapshot(snapshot_properties=properties).overwrite() as overwrite:
+        overwrite.commit_uuid = commit_uuid
+        for original, replacements in rewritten:
+            overwrite.delete_data_file(original)
+            for replacement in replacements:
+                overwrite.append_data_file(replacement)
+
+
+def commit_merge(
+    connection: duckdb.DuckDBPyConnection,
+    table: Table,
+    files: TableFiles,
+    plan: MergePlan,
+    keys: Sequence[str],
+    properties: dict[str, str],
+) -> None:
+    """Write ``plan`` into ``table`` (whose data files are ``files``) as one Iceberg commit:
+    an overwrite rewriting the files that hold replaced or deleted keys, then an append of
+    the new and changed rows. Nothing at all is committed when nothing changed."""
     if not plan.rows:
         return
     replaced = pa.concat_tables([plan.changed.select(list(keys)), plan.deleted])
     with table.transaction() as transaction:
         if replaced.num_rows:
-            transaction.delete(
-                create_match_filter(replaced, list(keys)), snapshot_properties=properties
-            )
+            _rewrite_without(connection, table, files, replaced, keys, properties, transaction)
         written = plan.written
         if written.num_rows:
             transaction.append(written, snapshot_properties=properties)
