@@ -37,9 +37,12 @@ def failing_rows_query(test: TestSpec, table: str, new_rows: str | None) -> str:
         return f"SELECT * FROM {target} WHERE {column} IS NOT NULL AND {column} NOT IN ({values})"
     if test.kind == "relationships":
         parent = identifier(params["field"])
+        # The parent's matching keys are found by probing the (usually small) child rows with
+        # the parent's key column, so the parent table is scanned once and never hashed.
         return (
-            f"SELECT * FROM {target} AS child WHERE child.{column} IS NOT NULL AND NOT EXISTS "
-            f"(SELECT 1 FROM {params['to']} AS parent WHERE parent.{parent} = child.{column})"
+            f"SELECT * FROM {target} AS child WHERE child.{column} IS NOT NULL AND "
+            f"child.{column} NOT IN (SELECT parent.{parent} FROM {params['to']} AS parent "
+            f"SEMI JOIN {target} AS probe ON parent.{parent} = probe.{column})"
         )
     if test.kind == "expression":
         return f"SELECT * FROM {target} WHERE NOT COALESCE(({params['expression']}), FALSE)"
@@ -100,14 +103,17 @@ def run_tests(
     for test in tests:
         query = failing_rows_query(test, table, new_rows)
         try:
-            ((count,),) = connection.execute(
-                f"SELECT count(*) FROM ({query}) AS failing"
-            ).fetchall()
-            sample = (
-                connection.sql(f"{query} LIMIT {SAMPLE_ROWS}").to_arrow_table().to_pylist()
-                if count
-                else []
+            # One pass: the first rows with the total count beside each.
+            rows = (
+                connection.sql(
+                    f"SELECT *, count(*) OVER () AS hw_failing FROM ({query}) AS failing "
+                    f"LIMIT {SAMPLE_ROWS}"
+                )
+                .to_arrow_table()
+                .to_pylist()
             )
+            count = int(rows[0]["hw_failing"]) if rows else 0
+            sample = [{k: v for k, v in row.items() if k != "hw_failing"} for row in rows]
             status = "pass" if count == 0 else ("fail" if test.severity == "error" else "warn")
         except duckdb.Error as exc:
             count, status = 0, "error"
