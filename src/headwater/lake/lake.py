@@ -17,9 +17,11 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pyarrow as pa
-from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.catalog import Catalog
+from pyiceberg.catalog.sql import IcebergTables, SqlCatalog
 from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError
 from pyiceberg.table import FileScanTask, Table
+from pyiceberg.table.metadata import TableMetadata
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
@@ -30,7 +32,7 @@ CATALOG_NAME = "headwater"
 # Waiting for the SQLite write lock instead of failing at once: pipeline threads commit to the
 # catalog while the metadata writer may hold the lock.
 SQLITE_BUSY_SECONDS = 30
-PLANNED_SNAPSHOTS = 256  # file lists kept per Lake; each is a few KiB of metadata
+PLANNED_SNAPSHOTS = 256  # file lists and parsed metadata files kept per Lake
 
 
 class SchemaConflictError(ValueError):
@@ -111,6 +113,49 @@ def _compatible(old: pa.DataType, new: pa.DataType) -> bool:
     return False
 
 
+class _Catalog(SqlCatalog):
+    """PyIceberg's SQL catalog, parsing each table metadata file once.
+
+    A metadata file is never changed once written (a commit writes a new one), so its parsed
+    form can be shared by every `Table` loaded from it; each load still asks the database
+    which file is current. Loading is what every model run does for each of its inputs, and a
+    table's metadata file grows with its history. If PyIceberg stops calling this hook, loads
+    are merely slower.
+    """
+
+    def __init__(self, name: str, **properties: str) -> None:
+        super().__init__(name, **properties)
+        self._parsed: dict[str, TableMetadata] = {}
+        self._parsed_lock = threading.Lock()
+
+    def _convert_orm_to_iceberg(self, orm_table: IcebergTables) -> Table:
+        location = orm_table.metadata_location
+        with self._parsed_lock:
+            metadata = self._parsed.get(location) if location else None
+        if (
+            metadata is None
+            or not location
+            or not orm_table.table_namespace
+            or not orm_table.table_name
+        ):
+            table = super()._convert_orm_to_iceberg(orm_table)
+            with self._parsed_lock:
+                if len(self._parsed) >= PLANNED_SNAPSHOTS:
+                    del self._parsed[next(iter(self._parsed))]  # the oldest
+                self._parsed[table.metadata_location] = table.metadata
+            return table
+        return Table(
+            identifier=(
+                *Catalog.identifier_to_tuple(orm_table.table_namespace),
+                orm_table.table_name,
+            ),
+            metadata=metadata,
+            metadata_location=location,
+            io=self._load_file_io(metadata.properties, location),
+            catalog=self,
+        )
+
+
 class Lake:
     """Iceberg tables named ``<layer>.<table>``, one Iceberg namespace per layer."""
 
@@ -118,7 +163,7 @@ class Lake:
         self.warehouse = warehouse_uri(warehouse)
         if self.warehouse.startswith("file://"):
             Path(urlparse(self.warehouse).path).mkdir(parents=True, exist_ok=True)
-        self.catalog = SqlCatalog(
+        self.catalog = _Catalog(
             CATALOG_NAME, uri=catalog_uri(database_url), warehouse=self.warehouse
         )
         # A snapshot's data files never change, so planning them (reading the manifests) is
