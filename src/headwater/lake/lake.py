@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -169,7 +169,7 @@ class Lake:
         # A snapshot's data files never change, so planning them (reading the manifests) is
         # done once per (table, snapshot, schema): a run plans the same snapshot for the
         # model that wrote it, the models reading it and the tests checking against it.
-        self._planned: dict[tuple[str, int, int], TableFiles] = {}
+        self._planned: dict[tuple[str, Hashable, int], TableFiles] = {}
         self._planned_lock = threading.Lock()
 
     def close(self) -> None:
@@ -227,32 +227,44 @@ class Lake:
                 update.union_by_name(nullable_schema(schema))
         return changes
 
-    def files(self, table: Table, snapshot_id: int | None) -> TableFiles:
-        """Every data file of ``table`` at ``snapshot_id`` (None: the empty table)."""
+    def _plan(
+        self, table: Table, what: Hashable, plan: Callable[[], list[FileScanTask]]
+    ) -> TableFiles:
+        """``plan()``'s files as `TableFiles`, remembered by (table, ``what``, schema)."""
         schema = table.schema()
-        if snapshot_id is None:
-            return TableFiles((), schema.as_arrow())
-        key = (str(table.metadata.table_uuid), snapshot_id, schema.schema_id)
+        key = (str(table.metadata.table_uuid), what, schema.schema_id)
         with self._planned_lock:
             planned = self._planned.get(key)
         if planned is None:
-            tasks = tuple(table.scan(snapshot_id=snapshot_id).plan_files())
-            planned = TableFiles(tasks, schema.as_arrow())
+            planned = TableFiles(tuple(plan()), schema.as_arrow())
             with self._planned_lock:
                 if len(self._planned) >= PLANNED_SNAPSHOTS:
                     del self._planned[next(iter(self._planned))]  # the oldest
                 self._planned[key] = planned
         return planned
 
+    def files(self, table: Table, snapshot_id: int | None) -> TableFiles:
+        """Every data file of ``table`` at ``snapshot_id`` (None: the empty table)."""
+        if snapshot_id is None:
+            return TableFiles((), table.schema().as_arrow())
+        return self._plan(
+            table, snapshot_id, lambda: list(table.scan(snapshot_id=snapshot_id).plan_files())
+        )
+
     def appended_files(self, table: Table, changes: Changes) -> TableFiles:
         """The data files the append snapshots in ``changes`` added (skipping maintenance)."""
-        tasks: list[FileScanTask] = []
-        for since, until in changes.append_ranges:
-            scan = table.incremental_append_scan(
-                from_snapshot_id_exclusive=since, to_snapshot_id_inclusive=until
-            )
-            tasks.extend(scan.plan_files())
-        return TableFiles(tuple(tasks), table.schema().as_arrow())
+
+        def plan() -> list[FileScanTask]:
+            tasks: list[FileScanTask] = []
+            for since, until in changes.append_ranges:
+                scan = table.incremental_append_scan(
+                    from_snapshot_id_exclusive=since, to_snapshot_id_inclusive=until
+                )
+                tasks.extend(scan.plan_files())
+            return tasks
+
+        # Several models often read the same input since the same watermark.
+        return self._plan(table, changes.append_ranges, plan)
 
     def rollback(self, table: Table, snapshot_id: int | None) -> None:
         """Make ``snapshot_id`` current again (None: no snapshot, the table as created)."""
