@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from functools import cache
 from typing import Any
 
 import jsonschema
 import pytest
 from referencing import Registry, Resource
+from sqlglot.optimizer.qualify import qualify
 
 from headwater.pipeline.column_lineage import (
     ColumnLineage,
@@ -441,3 +443,65 @@ def test_to_facet_needs_a_dataset_for_every_table() -> None:
 
     with pytest.raises(ValueError, match=re.escape("raw.events")):
         to_facet(result, DATASETS)
+
+
+def _counting_qualify(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Count the traces (each qualifies the query once) from now on."""
+    calls: list[str] = []
+
+    def counted(expression: Any, **kwargs: Any) -> Any:
+        calls.append(expression.sql())
+        return qualify(expression, **kwargs)
+
+    monkeypatch.setattr("headwater.pipeline.column_lineage.qualify", counted)
+    return calls
+
+
+def _unique_query(select: str) -> str:
+    # The cache lives as long as the process: a query no other test traced.
+    return f"SELECT {select}, '{uuid.uuid4()}' AS marker FROM staging.stg_orders"
+
+
+def test_a_query_over_the_same_columns_is_traced_once_per_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    traces = _counting_qualify(monkeypatch)
+    sql = _unique_query("order_id, amount * 2 AS doubled")
+
+    first = lineage(sql)
+    again = lineage(sql)
+
+    assert again == first
+    assert len(traces) == 1
+    assert rows(again.fields["doubled"]) == [(ORDERS, "amount", "DIRECT", "TRANSFORMATION")]
+
+
+def test_other_input_columns_are_traced_anew(monkeypatch: pytest.MonkeyPatch) -> None:
+    traces = _counting_qualify(monkeypatch)
+    sql = _unique_query("*")
+
+    before = column_lineage(sql, SCHEMAS)
+    after = column_lineage(sql, {**SCHEMAS, ORDERS: [*SCHEMAS[ORDERS], "channel"]})
+
+    assert len(traces) == 2
+    assert "channel" not in before.fields
+    assert rows(after.fields["channel"]) == [(ORDERS, "channel", "DIRECT", "IDENTITY")]
+
+
+def test_changing_a_result_does_not_change_the_next_one() -> None:
+    sql = _unique_query("order_id")
+
+    first = lineage(sql)
+    first.fields.clear()
+
+    assert list(lineage(sql).fields) == ["order_id", "marker"]
+
+
+def test_a_query_that_cannot_be_traced_fails_every_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    traces = _counting_qualify(monkeypatch)
+    sql = _unique_query("no_such_column")
+
+    for _ in range(2):
+        with pytest.raises(ValueError, match="no_such_column"):
+            lineage(sql)
+    assert len(traces) == 2

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Any
 
 import sqlglot
@@ -42,6 +43,7 @@ _RANK = {IDENTITY: 0, TRANSFORMATION: 1, AGGREGATION: 2}
 # sqlglot counts these as aggregates, but they pick one row's value rather than fold a group.
 _NAVIGATION = (exp.Lag, exp.Lead, exp.FirstValue, exp.LastValue, exp.NthValue)
 _MAX_DESCRIPTION = 120
+LINEAGE_CACHE_SIZE = 512  # traced queries kept per process: models of a few big projects
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +74,17 @@ def column_lineage(sql: str, schemas: Mapping[str, Sequence[str]]) -> ColumnLine
     ``ValueError`` when the SQL does not parse, is not a single query, reads a table missing
     from ``schemas`` or a column that cannot be resolved.
     """
+    traced = _trace(sql, tuple((table, tuple(columns)) for table, columns in schemas.items()))
+    # The cached result is shared: the caller gets a dict of its own (the rest is immutable).
+    return replace(traced, fields=dict(traced.fields))
+
+
+# Tracing parses and qualifies the SQL with sqlglot, tens of milliseconds a model, and a model's
+# SQL and input columns rarely change from one run to the next: a process that runs a pipeline
+# again (the demo, a scheduler, the server) traces each model once. Failures are not cached.
+@lru_cache(maxsize=LINEAGE_CACHE_SIZE)
+def _trace(sql: str, tables: tuple[tuple[str, tuple[str, ...]], ...]) -> ColumnLineage:
+    schemas = dict(tables)
     query = _parse(sql)
     _check_tables(query, schemas)
     try:
@@ -204,7 +217,8 @@ def _describe(expression: exp.Expr) -> str:
     # Table aliases are internal to the query; the column names alone read better.
     for column in list(bare.find_all(exp.Column)):
         column.set("table", None)
-    text = bare.sql(dialect=_DIALECT, normalize_functions="lower")
+    # ``bare`` is this function's own copy: no need for sql() to copy it again.
+    text = bare.sql(dialect=_DIALECT, normalize_functions="lower", copy=False)
     if len(text) > _MAX_DESCRIPTION:
         return text[: _MAX_DESCRIPTION - 3] + "..."
     return text
@@ -288,7 +302,13 @@ class _Tracer:
             if expression.is_star or expression.find(exp.Columns):
                 # Left by qualify when it cannot list the columns, e.g. of a table function.
                 raise ValueError(f"cannot expand {expression.sql(dialect=_DIALECT)}")
-            fields = self._fields(scope, expression, _Use(DIRECT, IDENTITY, _describe(expression)))
+            # A column copied as is keeps the description of the field it copies, so describing
+            # it (a copy of the expression and SQL generation) would be wasted work.
+            if isinstance(expression, exp.Column):
+                description = expression.name
+            else:
+                description = _describe(expression)
+            fields = self._fields(scope, expression, _Use(DIRECT, IDENTITY, description))
             result.columns[_unique(projection.alias_or_name.lower(), result.columns)] = fields
 
         dataset = result.dataset

@@ -1,7 +1,7 @@
 """OpenLineage for every pipeline run, sent through the openlineage-python client.
 
 headwater is an ordinary OpenLineage producer. By default the client's transport writes into
-the local lineage store in-process (the same code path as ``POST /api/v1/lineage``); when the
+the local lineage store in-process (the code path of ``POST /api/v1/lineage/batch``); when the
 user configures the client the usual way (``OPENLINEAGE_URL``, ``OPENLINEAGE__TRANSPORT__*``,
 ``OPENLINEAGE_CONFIG`` or an ``openlineage.yml``), events go wherever that says instead, and
 ``OPENLINEAGE_DISABLED=true`` turns emission off.
@@ -12,20 +12,27 @@ pipeline run as its ``parent``; a model's tests are job ``<layer>.<model>.tests`
 Datasets follow the OpenLineage naming of Iceberg tables by location (namespace ``file`` or
 ``s3://bucket``, name the table's path), with a ``symlinks`` TABLE identifier
 ``<layer>.<table>`` in the catalog.
+
+Events are built by one background thread, in the order they happen. Into the local store they
+go in batches: the transport queues each event, and the thread stores what is queued in one
+transaction at most once a second (`FLUSH_INTERVAL_S`) and at the end of the run, instead of
+one transaction per event.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from functools import cache
+from functools import cache, cached_property
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 import pyarrow as pa
@@ -64,8 +71,16 @@ from headwater.pipeline.execute import Emitter, ModelOutcome
 from headwater.pipeline.project import Model, Project
 from headwater.pipeline.state import TestOutcome
 
+if TYPE_CHECKING:
+    from headwater.lineage import LineageEvent
+
 log = logging.getLogger("headwater.pipeline")
 PRODUCER = f"https://github.com/headwater-data/headwater/tree/{__version__}"
+WRITE_ATTEMPTS = 4  # for events that fail transiently: as many as LineageWriter.write makes
+# How long an event may wait for others to share its transaction into the store. One costs
+# ~3 ms of CPU on SQLite however few events it holds (~0.4 ms more per event), CPU taken from
+# the models' threads; a second keeps the store's view of a running pipeline about current.
+FLUSH_INTERVAL_S = 1.0
 
 
 @cache
@@ -99,7 +114,8 @@ def user_configured() -> bool:
 
 
 class LocalStoreTransport(Transport):
-    """Writes each event into headwater's own lineage store, in this process."""
+    """Stores events into headwater's own lineage store, in this process, in batches: `emit`
+    queues an event and `flush` stores everything queued in one transaction."""
 
     kind = "headwater"
 
@@ -108,13 +124,45 @@ class LocalStoreTransport(Transport):
 
         self.writer = LineageWriter(database)
         self.actor = actor
+        self._pending: list[LineageEvent] = []
 
     def emit(self, event: Any) -> None:
         from headwater.lineage import validate_event
 
-        outcome = self.writer.write(validate_event(Serde.to_dict(event)), actor=self.actor)
-        if not outcome.stored and not outcome.duplicate:
-            raise RuntimeError(f"lineage store refused an event: {outcome.reason}")
+        # Validated now, so that an invalid event is refused alone, with the emit that sent it.
+        self._pending.append(validate_event(Serde.to_dict(event)))
+
+    def flush(self) -> int:
+        """Store the queued events, in order; returns how many could not be stored.
+
+        Never raises: a lineage outage must not fail the data. Events that failed for a
+        transient reason (a lock or serialization conflict, a failed commit) are tried again,
+        as `LineageWriter.write` does for a single event."""
+        batch, self._pending = self._pending, []
+        refused = 0
+        for attempt in range(WRITE_ATTEMPTS):
+            if not batch:
+                break
+            if attempt:
+                time.sleep(0.02 * 2**attempt)
+            try:
+                outcomes = self.writer.write_batch(batch, actor=self.actor)
+            except Exception as exc:
+                log.warning("OpenLineage events not stored: %s: %s", type(exc).__name__, exc)
+                return refused + len(batch)
+            retry = []
+            for event, outcome in zip(batch, outcomes, strict=True):
+                if outcome.stored or outcome.duplicate:
+                    continue
+                if outcome.retriable:
+                    retry.append(event)
+                else:
+                    refused += 1
+                    log.warning("lineage store refused an event: %s", outcome.reason)
+            batch = retry
+        if batch:
+            log.warning("OpenLineage events not stored after %d attempts", WRITE_ATTEMPTS)
+        return refused + len(batch)
 
 
 def make_client(database: Database, actor: str) -> OpenLineageClient:
@@ -158,7 +206,22 @@ class LineageEmitter(Emitter):
         self.warehouse = warehouse
         self.undelivered = 0
         self.disabled = os.environ.get("OPENLINEAGE_DISABLED", "").strip().lower() == "true"
+        transport = client.transport
+        self._store = transport if isinstance(transport, LocalStoreTransport) else None
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="openlineage")
+        self._lock = threading.Lock()  # for the timer: `close` may run while it fires
+        self._closed = False
+        self._timer: threading.Timer | None = None
+        self._flushed_at = time.monotonic()
+        # Facets that are the same in many events of the run are built once: constructing one
+        # runs the client's attrs validators (a URL parse of its producer and of its schema URL
+        # each), which added up to a good part of building an event. The client adds facets of
+        # its own (tags, environment) to an event's facet dicts in place, so each event gets
+        # dicts of its own, holding these shared facets.
+        self._job_types: dict[str, job_type_job.JobTypeJobFacet] = {}
+        self._symlinks: dict[str, symlinks_dataset.SymlinksDatasetFacet] = {}
+        self._schemas: dict[pa.Schema, schema_dataset.SchemaDatasetFacet] = {}
+        self._job_facets: dict[str, dict[str, Any]] = {}
 
     # Events are built and delivered by one background thread, in the order they happen, so
     # that a model's downstream does not wait for its lineage to be written; a pipeline run
@@ -175,7 +238,13 @@ class LineageEmitter(Emitter):
 
     def close(self) -> None:
         """Wait until every event is delivered (or counted as undelivered)."""
+        with self._lock:
+            self._closed = True
+            if self._timer is not None:
+                self._timer.cancel()
         self._worker.shutdown(wait=True)
+        # What the last events left queued, stored while the run waits for its lineage anyway.
+        self._flush()
 
     def _submit(self, build: Callable[..., None], *args: Any) -> None:
         if not self.disabled:
@@ -187,6 +256,31 @@ class LineageEmitter(Emitter):
         except Exception as exc:  # a bug in building must not lose the data run either
             self.undelivered += 1
             log.warning("OpenLineage event not built: %s: %s", type(exc).__name__, exc)
+        if self._store is not None:
+            self._flush_when_due()
+
+    def _flush_when_due(self) -> None:
+        wait = self._flushed_at + FLUSH_INTERVAL_S - time.monotonic()
+        if wait <= 0:
+            self._flush()
+            return
+        # Not yet: a timer stores them if no later event does.
+        with self._lock:
+            if not self._closed and (self._timer is None or not self._timer.is_alive()):
+                self._timer = threading.Timer(wait, self._flush_soon)
+                self._timer.daemon = True
+                self._timer.start()
+
+    def _flush_soon(self) -> None:
+        """On the timer's thread: the lineage thread stores what is queued (in order)."""
+        with self._lock:
+            if not self._closed:
+                self._worker.submit(self._flush)
+
+    def _flush(self) -> None:
+        if self._store is not None:
+            self._flushed_at = time.monotonic()
+            self.undelivered += self._store.flush()
 
     def _emit(self, event: RunEvent) -> None:
         # A lineage outage must not fail the data: the run goes on, and says what was lost.
@@ -196,7 +290,12 @@ class LineageEmitter(Emitter):
             self.undelivered += 1
             log.warning("OpenLineage event not delivered: %s: %s", type(exc).__name__, exc)
 
-    def _run_facets(self) -> dict[str, Any]:
+    @cached_property
+    def _nominal_time(self) -> nominal_time_run.NominalTimeRunFacet:
+        return nominal_time_run.NominalTimeRunFacet(nominalStartTime=self.nominal_time.isoformat())
+
+    @cached_property
+    def _child_run_facets(self) -> dict[str, Any]:
         return {
             "parent": parent_run.ParentRunFacet(
                 run=parent_run.Run(runId=self.pipeline_run_uuid),
@@ -208,9 +307,7 @@ class LineageEmitter(Emitter):
                     ),
                 ),
             ),
-            "nominalTime": nominal_time_run.NominalTimeRunFacet(
-                nominalStartTime=self.nominal_time.isoformat()
-            ),
+            "nominalTime": self._nominal_time,
             "processing_engine": processing_engine_run.ProcessingEngineRunFacet(
                 version=_version("duckdb"),
                 name="duckdb",
@@ -218,17 +315,23 @@ class LineageEmitter(Emitter):
             ),
         }
 
+    def _run_facets(self) -> dict[str, Any]:
+        return dict(self._child_run_facets)
+
     def _job_type(self, job_type: str) -> job_type_job.JobTypeJobFacet:
-        return job_type_job.JobTypeJobFacet(
-            processingType="BATCH", integration="HEADWATER", jobType=job_type
-        )
+        facet = self._job_types.get(job_type)
+        if facet is None:
+            facet = self._job_types[job_type] = job_type_job.JobTypeJobFacet(
+                processingType="BATCH", integration="HEADWATER", jobType=job_type
+            )
+        return facet
+
+    @cached_property
+    def _storage(self) -> storage_dataset.StorageDatasetFacet:
+        return storage_dataset.StorageDatasetFacet(storageLayer="iceberg", fileFormat="parquet")
 
     def _pipeline_event(self, state: RunState, error: str | None) -> None:
-        run_facets: dict[str, Any] = {
-            "nominalTime": nominal_time_run.NominalTimeRunFacet(
-                nominalStartTime=self.nominal_time.isoformat()
-            )
-        }
+        run_facets: dict[str, Any] = {"nominalTime": self._nominal_time}
         if error:
             run_facets["errorMessage"] = error_message_run.ErrorMessageRunFacet(
                 message=error, programmingLanguage="python"
@@ -247,24 +350,29 @@ class LineageEmitter(Emitter):
             )
         )
 
-    def _symlinks(self, table: str) -> symlinks_dataset.SymlinksDatasetFacet:
-        return symlinks_dataset.SymlinksDatasetFacet(
-            identifiers=[
-                symlinks_dataset.Identifier(namespace=self.warehouse, name=table, type="TABLE")
-            ]
-        )
+    def _symlinks_facet(self, table: str) -> symlinks_dataset.SymlinksDatasetFacet:
+        facet = self._symlinks.get(table)
+        if facet is None:
+            facet = self._symlinks[table] = symlinks_dataset.SymlinksDatasetFacet(
+                identifiers=[
+                    symlinks_dataset.Identifier(namespace=self.warehouse, name=table, type="TABLE")
+                ]
+            )
+        return facet
+
+    def _schema_facet(self, schema: pa.Schema) -> schema_dataset.SchemaDatasetFacet:
+        # A model's output schema comes back as the input schema of each model reading it.
+        facet = self._schemas.get(schema)
+        if facet is None:
+            facet = self._schemas[schema] = _schema_facet(schema)
+        return facet
 
     def _dataset_facets(
         self, table: str, schema: pa.Schema | None, snapshot: int | None
     ) -> dict[str, Any]:
-        facets: dict[str, Any] = {
-            "storage": storage_dataset.StorageDatasetFacet(
-                storageLayer="iceberg", fileFormat="parquet"
-            ),
-            "symlinks": self._symlinks(table),
-        }
+        facets: dict[str, Any] = {"storage": self._storage, "symlinks": self._symlinks_facet(table)}
         if schema is not None:
-            facets["schema"] = _schema_facet(schema)
+            facets["schema"] = self._schema_facet(schema)
         if snapshot is not None:
             facets["version"] = dataset_version_dataset.DatasetVersionDatasetFacet(
                 datasetVersion=str(snapshot)
@@ -272,15 +380,17 @@ class LineageEmitter(Emitter):
         return facets
 
     def _job(self, model: Model) -> Job:
-        facets: dict[str, Any] = {
-            "jobType": self._job_type("MODEL"),
-            "sourceCodeLocation": source_code_location_job.SourceCodeLocationJobFacet(
-                type="file", url=model.path.as_uri(), path=self.project.relative(model.path)
-            ),
-        }
-        if model.sql is not None:
-            facets["sql"] = sql_job.SQLJobFacet(query=model.sql, dialect="duckdb")
-        return Job(namespace=self.project.namespace, name=model.name, facets=facets)
+        facets = self._job_facets.get(model.name)
+        if facets is None:
+            facets = self._job_facets[model.name] = {
+                "jobType": self._job_type("MODEL"),
+                "sourceCodeLocation": source_code_location_job.SourceCodeLocationJobFacet(
+                    type="file", url=model.path.as_uri(), path=self.project.relative(model.path)
+                ),
+            }
+            if model.sql is not None:
+                facets["sql"] = sql_job.SQLJobFacet(query=model.sql, dialect="duckdb")
+        return Job(namespace=self.project.namespace, name=model.name, facets=dict(facets))
 
     def _location(self, table: str, outcome: ModelOutcome) -> str | None:
         for read in outcome.reads:
