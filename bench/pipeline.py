@@ -202,7 +202,7 @@ PROFILE_ROWS: tuple[ProfileRow, ...] = (
         1,
         False,
     ),
-    ("register inputs as DuckDB views", EXECUTE, ("register",), 1, False),
+    ("register inputs as DuckDB views", "headwater/pipeline/scan.py", ("register",), 1, False),
     ("_compute: DuckDB runs the model", EXECUTE, ("_compute",), 1, False),
     (
         "Python model customer_entities",
@@ -220,10 +220,11 @@ PROFILE_ROWS: tuple[ProfileRow, ...] = (
         False,
     ),
     ("merge: plan in DuckDB (new/changed rows)", MERGE, ("plan_merge",), 2, False),
-    ("merge: one commit (append + keyed overwrite)", MERGE, ("commit_merge",), 2, False),
+    ("merge: one commit (rewrite + append)", MERGE, ("commit_merge",), 2, False),
+    ("copy-on-write: files rewritten in DuckDB", MERGE, ("_rewrite_without",), 3, False),
     ("Lake.overwrite (full and table models)", "headwater/lake/lake.py", ("overwrite",), 2, False),
-    # Both the overwrites and the merges' keyed overwrites delete first (rewriting the files).
-    ("PyIceberg delete (overwrite, merge)", ICEBERG_TABLE, ("delete",), 2, False),
+    # Overwrites delete first; merges rewrite files themselves (_rewrite_without).
+    ("PyIceberg delete (overwrite)", ICEBERG_TABLE, ("delete",), 2, False),
     ("PyIceberg append (append and merge)", ICEBERG_TABLE, ("append",), 2, False),
     (
         "catalog commit (SqlCatalog.commit_table)",
@@ -258,7 +259,9 @@ PROFILE_ROWS: tuple[ProfileRow, ...] = (
     ),
     ("pipeline events (_pipeline_event)", EMIT, ("_pipeline_event",), 1, False),
     ("OpenLineageClient.emit", "openlineage/client/client.py", ("emit",), 1, False),
-    ("into the local store (transport)", EMIT, ("emit",), 2, False),
+    ("serialized and validated (transport.emit)", EMIT, ("emit",), 2, False),
+    # Stored in batches (one transaction each) by the lineage thread, its timer or close.
+    ("lineage store: batches written (flush)", EMIT, ("flush",), 0, False),
     ("main thread waits for the lineage thread (close)", EMIT, ("close",), 0, False),
     ("build_graph (main thread)", "headwater/pipeline/dag.py", ("build_graph",), 0, False),
     ("Parquet data files written", ICEBERG_IO, ("write_data_file",), 0, True),
