@@ -7,7 +7,10 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from headwater.db import Database
 from headwater.lake import Lake
+from headwater.pipeline import PipelineResult, load_project, run_pipeline
+from headwater.pipeline.runner import ensure_sources
 
 ORDERS_SOURCE = """
 tables:
@@ -90,3 +93,16 @@ def rows(lake: Lake, name: str) -> list[dict[str, object]]:
     table = lake.load(name)
     assert table is not None
     return table.scan().to_arrow().to_pylist()
+
+
+def delivered_project(root: Path, lake: Lake, count: int = 20) -> Path:
+    """The default project in ``root``, its raw table created, orders 0..count-1 delivered."""
+    write_project(root)
+    ensure_sources(load_project(root), lake)
+    append_orders(lake, orders(0, count))
+    return root
+
+
+def run_project(root: Path, database: Database, lake: Lake) -> PipelineResult:
+    """One pipeline run of the project in ``root``, loaded afresh."""
+    return run_pipeline(load_project(root), database, lake)

@@ -26,24 +26,19 @@ from headwater.db.schema import lineage_events
 from headwater.lake import Lake
 from headwater.lineage import LineageEvent, LineageWriter
 from headwater.lineage.apply import EventOutcome
-from headwater.pipeline import PipelineResult, emit, load_project, run_pipeline
+from headwater.pipeline import emit, load_project
 from headwater.pipeline.emit import LineageEmitter, LocalStoreTransport, make_client
-from headwater.pipeline.runner import ensure_sources
-from tests.pipeline.projects import append_orders, orders, write_project
+from tests.pipeline.projects import (
+    delivered_project,
+    run_project,
+)
 
 EVENTS_PER_RUN = 10  # pipeline, three models and the tests of marts.totals: a START and an end
 
 
 @pytest.fixture
 def project_dir(tmp_path: Path, lake: Lake) -> Path:
-    root = write_project(tmp_path / "project")
-    ensure_sources(load_project(root), lake)
-    append_orders(lake, orders(0, 20))
-    return root
-
-
-def _run(project_dir: Path, database: Database, lake: Lake) -> PipelineResult:
-    return run_pipeline(load_project(project_dir), database, lake)
+    return delivered_project(tmp_path / "project", lake)
 
 
 def _stored(database: Database) -> list[tuple[str | None, str | None, str | None]]:
@@ -95,7 +90,7 @@ def test_every_event_is_stored_in_the_order_emitted(
 ) -> None:
     monkeypatch.setattr(emit, "FLUSH_INTERVAL_S", interval)
     spy = _Spy(monkeypatch)
-    result = _run(project_dir, database, lake)
+    result = run_project(project_dir, database, lake)
     assert (result.status, result.undelivered_events) == ("COMPLETED", 0)
     assert len(spy.emitted) == EVENTS_PER_RUN
     assert _stored(database) == spy.emitted
@@ -112,6 +107,7 @@ def test_a_quiet_spell_does_not_hold_events_back(
     monkeypatch.setattr(emit, "FLUSH_INTERVAL_S", 0.05)
     project = load_project(project_dir)
     emitter = LineageEmitter(
+        database,
         make_client(database, "tester"),
         project,
         str(uuid.uuid4()),
@@ -139,7 +135,7 @@ def test_a_batch_that_cannot_be_written_is_counted_not_raised(
 
     monkeypatch.setattr(emit, "FLUSH_INTERVAL_S", 0.0)
     monkeypatch.setattr(LineageWriter, "write_batch", broken)
-    result = _run(project_dir, database, lake)
+    result = run_project(project_dir, database, lake)
     assert result.status == "COMPLETED"
     assert result.undelivered_events == EVENTS_PER_RUN
     assert _stored(database) == []
@@ -163,7 +159,7 @@ def test_events_the_store_refuses_are_counted_and_the_others_stored(
         ]
 
     monkeypatch.setattr(LineageWriter, "write_batch", refuse_tests)
-    result = _run(project_dir, database, lake)
+    result = run_project(project_dir, database, lake)
     assert result.status == "COMPLETED"
     assert result.undelivered_events == 2  # the START and COMPLETE of marts.totals.tests
     assert len(_stored(database)) == EVENTS_PER_RUN - 2
@@ -186,7 +182,7 @@ def test_events_that_fail_transiently_are_tried_again(
 
     monkeypatch.setattr(emit, "FLUSH_INTERVAL_S", 60.0)
     monkeypatch.setattr(LineageWriter, "write_batch", flaky)
-    result = _run(project_dir, database, lake)
+    result = run_project(project_dir, database, lake)
     assert (result.status, result.undelivered_events) == ("COMPLETED", 0)
     assert len(_stored(database)) == EVENTS_PER_RUN
 
@@ -204,6 +200,6 @@ def test_a_transient_failure_that_persists_is_counted_after_the_retries(
 
     monkeypatch.setattr(emit, "FLUSH_INTERVAL_S", 60.0)
     monkeypatch.setattr(LineageWriter, "write_batch", locked)
-    result = _run(project_dir, database, lake)
+    result = run_project(project_dir, database, lake)
     assert (result.status, result.undelivered_events) == ("COMPLETED", EVENTS_PER_RUN)
     assert attempts == [EVENTS_PER_RUN] * emit.WRITE_ATTEMPTS

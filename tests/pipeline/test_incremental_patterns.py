@@ -56,6 +56,12 @@ def _run(root: Path, database: Database, lake: Lake, **kwargs: object) -> Pipeli
     return result
 
 
+def _project(tmp_path: Path, lake: Lake, files: dict[str, str]) -> Path:
+    root = write_project(tmp_path / "p", files)
+    ensure_sources(load_project(root), lake)
+    return root
+
+
 def _buckets(lake: Lake) -> dict[int, tuple[int, float]]:
     return {r["bucket"]: (r["orders"], r["revenue"]) for r in rows(lake, "marts.buckets")}
 
@@ -71,10 +77,9 @@ def _expected(amounts: list[float]) -> dict[int, tuple[int, float]]:
 def test_a_merge_model_recomputes_touched_keys_from_the_whole_input(
     tmp_path: Path, database: Database, lake: Lake
 ) -> None:
-    root = write_project(
-        tmp_path / "p", {"staging/stg_orders.sql": STAGING, "marts/buckets.sql": BUCKETS}
+    root = _project(
+        tmp_path, lake, {"staging/stg_orders.sql": STAGING, "marts/buckets.sql": BUCKETS}
     )
-    ensure_sources(load_project(root), lake)
     append_orders(lake, orders(0, 25))  # amounts 0..24: buckets 0, 1, 2
     _run(root, database, lake)
     assert _buckets(lake) == _expected([float(i) for i in range(25)])
@@ -99,8 +104,7 @@ def test_the_merge_deletes_a_key_marked_by_delete_when(
 SELECT order_id, TRY_CAST(amount AS DOUBLE) AS amount FROM raw.orders
 QUALIFY row_number() OVER (PARTITION BY order_id ORDER BY event_id DESC) = 1
 """
-    root = write_project(tmp_path / "p", {"staging/per_order.sql": per_order})
-    ensure_sources(load_project(root), lake)
+    root = _project(tmp_path, lake, {"staging/per_order.sql": per_order})
     append_orders(lake, orders(0, 4))  # o0 has amount 0: a full run never writes it
     first = _run(root, database, lake)
     assert sorted(r["order_id"] for r in rows(lake, "staging.per_order")) == ["o1", "o2", "o3"]
@@ -117,10 +121,9 @@ QUALIFY row_number() OVER (PARTITION BY order_id ORDER BY event_id DESC) = 1
 def test_a_python_model_gets_this_on_incremental_runs_only(
     tmp_path: Path, database: Database, lake: Lake
 ) -> None:
-    root = write_project(
-        tmp_path / "p", {"staging/stg_orders.sql": STAGING, "marts/counter.py": COUNTER}
+    root = _project(
+        tmp_path, lake, {"staging/stg_orders.sql": STAGING, "marts/counter.py": COUNTER}
     )
-    ensure_sources(load_project(root), lake)
     append_orders(lake, orders(0, 5))
     _run(root, database, lake)
     assert rows(lake, "marts.counter") == [{"id": 1, "runs": 1, "last_new_rows": 5}]
@@ -143,8 +146,7 @@ QUALIFY row_number() OVER (PARTITION BY order_id ORDER BY event_id DESC) = 1
 -- unique_key: order_id
 SELECT order_id, amount FROM staging.latest
 """
-    root = write_project(tmp_path / "p", {"staging/latest.sql": latest, "analytics/copy.sql": copy})
-    ensure_sources(load_project(root), lake)
+    root = _project(tmp_path, lake, {"staging/latest.sql": latest, "analytics/copy.sql": copy})
     append_orders(lake, orders(0, 3))
     _run(root, database, lake)
     # Two merges into staging.latest that analytics.copy does not run after: o1 changes twice.

@@ -18,23 +18,17 @@ from sqlalchemy import func, select
 from headwater.db import Database
 from headwater.db.schema import lineage_events
 from headwater.lake import Lake
-from headwater.pipeline import PipelineResult, load_project, run_pipeline
-from headwater.pipeline.runner import ensure_sources
 from tests.conftest import fresh_backend, running_server
-from tests.pipeline.projects import append_orders, orders, write_project
+from tests.pipeline.projects import (
+    delivered_project,
+    run_project,
+)
 from tests.pipeline.spec import facet_keys, spec_errors
 
 
 @pytest.fixture
 def project_dir(tmp_path: Path, lake: Lake) -> Path:
-    root = write_project(tmp_path / "project")
-    ensure_sources(load_project(root), lake)
-    append_orders(lake, orders(0, 20))
-    return root
-
-
-def _run(project_dir: Path, database: Database, lake: Lake) -> PipelineResult:
-    return run_pipeline(load_project(project_dir), database, lake)
+    return delivered_project(tmp_path / "project", lake)
 
 
 def _stored_events(database: Database) -> int:
@@ -60,14 +54,14 @@ def _file_events(
 ) -> list[dict[str, object]]:
     log = tmp_path / "events.jsonl"
     _to_file(monkeypatch, log)
-    assert _run(project_dir, database, lake).status == "COMPLETED"
+    assert run_project(project_dir, database, lake).status == "COMPLETED"
     return [json.loads(line) for line in log.read_text().splitlines()]
 
 
 def test_by_default_events_go_into_the_local_store(
     project_dir: Path, database: Database, lake: Lake
 ) -> None:
-    assert _run(project_dir, database, lake).status == "COMPLETED"
+    assert run_project(project_dir, database, lake).status == "COMPLETED"
     # pipeline, three models and the tests of marts.totals: a START and an end each
     assert _stored_events(database) == 10
 
@@ -137,7 +131,7 @@ def test_a_failed_model_emits_fail_with_its_error_message(
     (project_dir / "models/marts/totals.sql").write_text("SELECT error('broken mart') AS x\n")
     log = tmp_path / "events.jsonl"
     _to_file(monkeypatch, log)
-    assert _run(project_dir, database, lake).status == "FAILED"
+    assert run_project(project_dir, database, lake).status == "FAILED"
     events = [json.loads(line) for line in log.read_text().splitlines()]
     for event in events:
         assert spec_errors(event) == []
@@ -159,7 +153,7 @@ def test_openlineage_url_sends_events_to_a_marquez_compatible_server(
         running_server(server_db, tmp_path / "server") as server,
     ):
         monkeypatch.setenv("OPENLINEAGE_URL", server.url)
-        assert _run(project_dir, database, lake).status == "COMPLETED"
+        assert run_project(project_dir, database, lake).status == "COMPLETED"
         jobs = httpx.get(f"{server.url}/api/v1/namespaces/shoptest/jobs").json()["jobs"]
     names = {job["name"] for job in jobs}
     assert {"shoptest", "shoptest.staging.stg_orders", "shoptest.marts.totals"} <= names
@@ -170,7 +164,7 @@ def test_openlineage_disabled_emits_nothing_and_the_run_still_completes(
     monkeypatch: pytest.MonkeyPatch, project_dir: Path, database: Database, lake: Lake
 ) -> None:
     monkeypatch.setenv("OPENLINEAGE_DISABLED", "true")
-    assert _run(project_dir, database, lake).status == "COMPLETED"
+    assert run_project(project_dir, database, lake).status == "COMPLETED"
     assert _stored_events(database) == 0
 
 
@@ -180,7 +174,7 @@ def test_an_unreachable_lineage_server_does_not_fail_the_data(
     monkeypatch.setenv("OPENLINEAGE__TRANSPORT__TYPE", "http")
     monkeypatch.setenv("OPENLINEAGE__TRANSPORT__URL", "http://127.0.0.1:9")  # discard: refused
     monkeypatch.setenv("OPENLINEAGE__TRANSPORT__RETRY__TOTAL", "0")
-    result = _run(project_dir, database, lake)
+    result = run_project(project_dir, database, lake)
     assert result.status == "COMPLETED"
     assert result.undelivered_events == 10
     assert _stored_events(database) == 0

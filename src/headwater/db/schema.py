@@ -386,3 +386,14 @@ test_results = Table(
     Column("query", Text, nullable=False),
     Index(None, "model_run_uuid"),
 )
+
+# Column lineage traced from a model's SQL, by a hash of the tracer's version, the SQL and the
+# input columns: tracing costs tens of milliseconds a model, and each `headwater run` is a new
+# process. Entries are never wrong (the key changes with any input), only unused.
+column_lineage_cache = Table(
+    "column_lineage_cache",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("lineage", JSONText, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)

@@ -193,12 +193,14 @@ class LineageEmitter(Emitter):
 
     def __init__(
         self,
+        database: Database,
         client: OpenLineageClient,
         project: Project,
         pipeline_run_uuid: str,
         nominal_time: datetime,
         warehouse: str,
     ) -> None:
+        self.database = database  # where traced column lineage is kept between runs
         self.client = client
         self.project = project
         self.pipeline_run_uuid = pipeline_run_uuid
@@ -470,11 +472,12 @@ class LineageEmitter(Emitter):
     ) -> column_lineage_dataset.ColumnLineageDatasetFacet | None:
         if outcome.lineage_sql is None or not outcome.reads:
             return None
-        from headwater.pipeline.column_lineage import column_lineage, to_facet
+        from headwater.pipeline.column_lineage import to_facet
+        from headwater.pipeline.column_lineage_store import stored_column_lineage
 
         schemas = {read.table: list(read.files.schema.names) for read in outcome.reads}
         try:
-            lineage = column_lineage(outcome.lineage_sql, schemas)
+            lineage = stored_column_lineage(self.database, outcome.lineage_sql, schemas)
         except ValueError:
             return None  # lineage is best effort; the run itself succeeded
         datasets = {read.table: dataset_id(read.location) for read in outcome.reads}
