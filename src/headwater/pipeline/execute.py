@@ -239,8 +239,9 @@ def _write(
     lake = ctx.lake
     result = iceberg_compatible(result)
     delete_when = model.config.delete_when
-    if delete_when and (full or model.config.materialized == "table"):
-        # A full result holds nothing to delete: rows marked for deletion are left out.
+    if delete_when and full:
+        # A full result replaces the table, so there is nothing to delete: rows marked for
+        # deletion are left out. (delete_when is only valid on merge models.)
         connection.register("hw_result", result)
         result = (
             connection.sql(f"SELECT * FROM hw_result WHERE NOT {deletion(delete_when)}")
