@@ -92,6 +92,19 @@ def test_a_merge_model_recomputes_touched_keys_from_the_whole_input(
     assert record.details["reads"]["staging.stg_orders"]["whole_rows"] == 28
     assert record.rows_written == 1  # bucket 2's new totals
     assert _buckets(lake) == _expected([float(i) for i in range(28)])
+    # Merge-on-read: bucket 2's old row is deleted by position; no data file is rewritten.
+    table = lake.load("marts.buckets")
+    assert table is not None
+    append, delete = (table.snapshot_by_id(s.snapshot_id) for s in table.snapshots()[-2:][::-1])
+    assert delete is not None and delete.summary is not None
+    assert append is not None and append.summary is not None
+    assert (delete.summary.operation.value, append.summary.operation.value) == (
+        "delete",
+        "append",
+    )
+    assert delete.summary["added-position-deletes"] == "1"
+    assert "deleted-data-files" not in delete.summary.additional_properties
+    assert append.summary["total-data-files"] == "2"
 
 
 def test_the_merge_deletes_a_key_marked_by_delete_when(

@@ -28,7 +28,7 @@ from headwater.cli.common import (
 )
 from headwater.config import Settings
 from headwater.errors import BadRequestError, HeadwaterError
-from headwater.lake import Lake
+from headwater.lake import Lake, summary_rows
 
 ProjectOption = Annotated[
     Path, typer.Option("--project", "-p", help="The pipeline project folder (has headwater.yml).")
@@ -395,7 +395,7 @@ def tables_list(project_dir: OptionalProject = None, as_json: JsonOption = False
                     "table": name,
                     "snapshot": snapshot.snapshot_id if snapshot else None,
                     "snapshots": len(table.snapshots()),
-                    "rows": int(summary.get("total-records", 0)),
+                    "rows": summary_rows(summary),
                     "files": int(summary.get("total-data-files", 0)),
                     "bytes": int(summary.get("total-files-size", 0)),
                     "updated": (

@@ -14,7 +14,7 @@ from typing import Any
 
 from headwater.db import Database
 from headwater.demo.shop import generate_batch
-from headwater.lake import Lake
+from headwater.lake import Lake, summary_rows
 from headwater.pipeline import PipelineResult, Project, ensure_sources, run_pipeline
 
 # Set by the demo on each raw table it appends to, so a later call knows the next batch.
@@ -60,7 +60,7 @@ def table_rows(lake: Lake) -> dict[str, int]:
         table = lake.load(name)
         snapshot = table.current_snapshot() if table is not None else None
         summary = snapshot.summary.additional_properties if snapshot and snapshot.summary else {}
-        rows[name] = int(summary.get("total-records", 0))
+        rows[name] = summary_rows(summary)
     return rows
 
 

@@ -5,12 +5,15 @@ from headwater.lake.changes import OPERATION_PROPERTY as OPERATION_PROPERTY
 from headwater.lake.changes import RUN_PROPERTY as RUN_PROPERTY
 from headwater.lake.changes import Changes as Changes
 from headwater.lake.changes import changes_since as changes_since
+from headwater.lake.deletes import add_delete_files as add_delete_files
+from headwater.lake.deletes import write_position_deletes as write_position_deletes
 from headwater.lake.lake import Lake as Lake
 from headwater.lake.lake import SchemaConflictError as SchemaConflictError
 from headwater.lake.lake import TableFiles as TableFiles
-from headwater.lake.lake import data_paths as data_paths
 from headwater.lake.lake import iceberg_compatible as iceberg_compatible
 from headwater.lake.lake import local_path as local_path
+from headwater.lake.lake import position_deletes as position_deletes
+from headwater.lake.lake import summary_rows as summary_rows
 from headwater.lake.lake import warehouse_uri as warehouse_uri
 from headwater.lake.types import TYPE_NAMES as TYPE_NAMES
 from headwater.lake.types import arrow_type as arrow_type
@@ -24,10 +27,13 @@ __all__ = [
     "Lake",
     "SchemaConflictError",
     "TableFiles",
+    "add_delete_files",
     "arrow_type",
     "changes_since",
-    "data_paths",
     "iceberg_compatible",
     "local_path",
+    "position_deletes",
+    "summary_rows",
     "warehouse_uri",
+    "write_position_deletes",
 ]

@@ -6,8 +6,9 @@ The snapshots after it are told apart by operation and by the properties headwat
 - ``append`` snapshots carry new rows: they are read;
 - snapshots marked ``headwater.maintenance`` (compaction and other rewrites that change files,
   not data) are skipped, never re-read as new data;
-- snapshots of a headwater ``merge`` (an upsert: an overwrite that removes the old versions of
-  updated rows, then appends of the new versions) change existing rows;
+- snapshots of a headwater ``merge`` (an upsert: a delete snapshot whose position delete files
+  remove the old versions of updated rows, then an append of the new versions) change
+  existing rows;
 - anything else (delete, overwrite, a rollback past the watermark) rewrote the table.
 """
 

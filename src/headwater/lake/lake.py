@@ -20,12 +20,14 @@ import pyarrow as pa
 from pyiceberg.catalog import Catalog
 from pyiceberg.catalog.sql import IcebergTables, SqlCatalog
 from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError
+from pyiceberg.manifest import DataFileContent, FileFormat
 from pyiceberg.table import FileScanTask, Table
 from pyiceberg.table.metadata import TableMetadata
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
 from headwater.lake.changes import Changes
+from headwater.lake.deletes import drop_delete_files, live_delete_entries
 from headwater.lake.types import nullable_schema
 
 CATALOG_NAME = "headwater"
@@ -48,7 +50,12 @@ class TableFiles:
 
     @property
     def rows(self) -> int:
-        return sum(task.file.record_count for task in self.tasks)
+        # A delete file of headwater's is file-scoped (it names rows of one data file, each
+        # once), so its record count is the rows it removes from that file.
+        return sum(
+            task.file.record_count - sum(delete.record_count for delete in task.delete_files)
+            for task in self.tasks
+        )
 
     @property
     def bytes(self) -> int:
@@ -280,24 +287,42 @@ class Lake:
             # Nothing to delete: PyIceberg would warn that its delete matched no records.
             table.append(data, snapshot_properties=properties)
             return
-        with warnings.catch_warnings():
+        # The delete files refer to the data files being replaced: they go with them.
+        delete_files = live_delete_entries(table)
+        with warnings.catch_warnings(), table.transaction() as transaction:
             warnings.filterwarnings("ignore", "Delete operation did not match any records")
-            table.overwrite(data, snapshot_properties=properties)
+            transaction.overwrite(data, snapshot_properties=properties)
+            drop_delete_files(transaction, table, delete_files, properties)
 
     def snapshot_as_of(self, table: Table, when: datetime) -> int | None:
         snapshot = table.snapshot_as_of_timestamp(int(when.timestamp() * 1000))
         return snapshot.snapshot_id if snapshot else None
 
 
-def data_paths(files: TableFiles) -> list[str]:
-    """The local paths of ``files``' data files, for a reader that scans them lazily.
+def summary_rows(summary: Mapping[str, str]) -> int:
+    """A snapshot's row count from its summary: records less position-deleted rows."""
+    return int(summary.get("total-records", 0)) - int(summary.get("total-position-deletes", 0))
 
-    Row-level deletes (merge-on-read files from other engines) are not applied by such a
-    reader, so a table with delete files is refused rather than read wrong.
+
+def position_deletes(files: TableFiles) -> dict[str, list[str]]:
+    """The position delete files (paths as the manifests have them) of each data file of
+    ``files`` that has any, by the data file's path.
+
+    Equality deletes and deletion vectors (written by other engines) are refused rather than
+    read wrong: headwater's readers apply position delete files only.
     """
-    if any(task.delete_files for task in files.tasks):
-        raise ValueError("tables with row-level delete files are not supported yet")
-    return [local_path(task.file.file_path) for task in files.tasks]
+    deletes: dict[str, list[str]] = {}
+    for task in files.tasks:
+        for delete in task.delete_files:
+            if (
+                delete.content != DataFileContent.POSITION_DELETES
+                or delete.file_format != FileFormat.PARQUET
+            ):
+                raise ValueError(
+                    f"{delete.file_path}: only Parquet position delete files can be read yet"
+                )
+            deletes.setdefault(task.file.file_path, []).append(delete.file_path)
+    return deletes
 
 
 def local_path(uri: str) -> str:

@@ -4,29 +4,26 @@ PyIceberg's ``upsert`` finds the existing rows by scanning the table with an ``I
 every incoming key, evaluated row by row in Arrow: on a million-row table that costs about a
 second for any number of new rows. Here DuckDB joins the incoming rows against the table's
 files to split them into new rows, changed rows and unchanged ones. New rows are appended;
-changed rows replace their old versions (copy-on-write: only the files holding those keys are
-rewritten); unchanged rows, such as re-deliveries, are not written at all. A model with
-``delete_when`` marks rows whose key is to be deleted instead. All of it is one Iceberg commit:
-a delete of the replaced and deleted keys, then one append of the new and changed rows, so a
-model reading this table incrementally reads exactly the new and changed rows.
+changed rows replace their old versions (merge-on-read: position delete files name the old
+rows, and no data file is rewritten); unchanged rows, such as re-deliveries, are not written
+at all. A model with ``delete_when`` marks rows whose key is to be deleted instead. All of it
+is one Iceberg commit: a ``delete`` snapshot of the replaced and deleted rows, then one append
+of the new and changed rows, so a model reading this table incrementally reads exactly the
+new and changed rows.
 """
 
 from __future__ import annotations
 
-import itertools
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import duckdb
 import pyarrow as pa
-from pyiceberg.io.pyarrow import _dataframe_to_data_files
-from pyiceberg.manifest import DataFile
 from pyiceberg.table import Table, Transaction
 
-from headwater.lake import TableFiles, local_path
-from headwater.pipeline.scan import register
-from headwater.pipeline.sqltext import identifier, literal
+from headwater.lake import TableFiles, add_delete_files, write_position_deletes
+from headwater.pipeline.scan import FILE_COLUMN, POSITION_COLUMN, select_rows
+from headwater.pipeline.sqltext import identifier
 
 
 class DuplicateKeyError(ValueError):
@@ -145,7 +142,7 @@ def _plan(
     )
 
 
-def _rewrite_without(
+def _delete_replaced(
     connection: duckdb.DuckDBPyConnection,
     table: Table,
     files: TableFiles,
@@ -154,52 +151,28 @@ def _rewrite_without(
     properties: dict[str, str],
     transaction: Transaction,
 ) -> None:
-    """Copy-on-write in DuckDB: rewrite each data file holding a replaced key without those
-    rows, as one overwrite snapshot.
+    """Merge-on-read: delete the rows holding a replaced key by position, with one position
+    delete file per data file that holds any, as one ``delete`` snapshot.
 
-    PyIceberg's own ``delete`` binds an ``IN`` expression of every key (a second or more for
-    a few thousand keys) and filters whole files in Arrow; here one join over the key columns
-    finds the files to rewrite, and DuckDB filters each of them.
+    One join over the key columns finds the rows (their file and position); the data files
+    themselves are not touched, so replacing a thousand rows of a million-row table writes
+    a few kilobytes instead of rewriting the files that hold them.
     """
     connection.register("hw_replaced", replaced)
-    key_list = ", ".join(identifier(k) for k in keys)
-    by_path = {local_path(task.file.file_path): task for task in files.tasks}
-    source = f"read_parquet([{', '.join(map(literal, by_path))}], filename = true)"
-    hits = connection.execute(
-        f"SELECT f.filename, count(*) FROM (SELECT filename, {key_list} FROM {source}) AS f "
-        f"SEMI JOIN hw_replaced AS r ON {_same_key('f', 'r', keys)} GROUP BY f.filename"
-    ).fetchall()
-    if not hits:
+    try:
+        hits = connection.execute(
+            f"SELECT f.{FILE_COLUMN}, list(f.{POSITION_COLUMN}) "
+            f"FROM ({select_rows(connection, files, positions=True)}) AS f "
+            f"SEMI JOIN hw_replaced AS r ON {_same_key('f', 'r', keys)} GROUP BY ALL"
+        ).fetchall()
+    finally:
         connection.unregister("hw_replaced")
-        return
-    schema = table.schema().as_arrow()
-    commit_uuid = uuid.uuid4()
-    counter = itertools.count(0)
-    rewritten: list[tuple[DataFile, list[DataFile]]] = []
-    for path, _count in hits:
-        task = by_path[path]
-        register(connection, "hw_target.file", TableFiles((task,), schema))
-        kept = connection.sql(
-            f"SELECT f.* FROM hw_target.file AS f ANTI JOIN hw_replaced AS r "
-            f"ON {_same_key('f', 'r', keys)}"
-        ).to_arrow_table()
-        replacements = (
-            list(
-                _dataframe_to_data_files(
-                    table.metadata, kept.cast(schema), table.io, commit_uuid, counter
-                )
-            )
-            if kept.num_rows
-            else []
-        )
-        rewritten.append((task.file, replacements))
-    connection.unregister("hw_replaced")
-    with transaction.update_snapshot(snapshot_properties=properties).overwrite() as overwrite:
-        overwrite.commit_uuid = commit_uuid
-        for original, replacements in rewritten:
-            overwrite.delete_data_file(original)
-            for replacement in replacements:
-                overwrite.append_data_file(replacement)
+    delete_files = [
+        write_position_deletes(table, path, pa.array(positions, pa.int64()))
+        for path, positions in hits
+    ]
+    if delete_files:
+        add_delete_files(transaction, table, delete_files, properties)
 
 
 def commit_merge(
@@ -211,14 +184,14 @@ def commit_merge(
     properties: dict[str, str],
 ) -> None:
     """Write ``plan`` into ``table`` (whose data files are ``files``) as one Iceberg commit:
-    an overwrite rewriting the files that hold replaced or deleted keys, then an append of
-    the new and changed rows. Nothing at all is committed when nothing changed."""
+    position deletes of the rows holding replaced or deleted keys, then an append of the new
+    and changed rows. Nothing at all is committed when nothing changed."""
     if not plan.rows:
         return
     replaced = pa.concat_tables([plan.changed.select(list(keys)), plan.deleted])
     with table.transaction() as transaction:
         if replaced.num_rows:
-            _rewrite_without(connection, table, files, replaced, keys, properties, transaction)
+            _delete_replaced(connection, table, files, replaced, keys, properties, transaction)
         written = plan.written
         if written.num_rows:
             transaction.append(written, snapshot_properties=properties)

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import duckdb
 
-from headwater.lake import TableFiles, data_paths
+from headwater.lake import TableFiles, local_path, position_deletes
 from headwater.pipeline.project import LAYERS
 from headwater.pipeline.sqltext import identifier, literal
 
 WHOLE = "whole"  # the DuckDB catalog holding every input whole
+# Columns a positional read adds: the data file (its path as the manifest has it, for
+# position deletes) and the row's position in it.
+FILE_COLUMN = "hw_file"
+POSITION_COLUMN = "file_row_number"
 
 
 def connect() -> duckdb.DuckDBPyConnection:
@@ -33,19 +37,31 @@ def register(connection: duckdb.DuckDBPyConnection, name: str, files: TableFiles
     filter pushdown; counts, minima and maxima come from the files' statistics and joins
     prune row groups. The view has the Iceberg schema's columns in its order: a column
     missing from every file (added after they were written) is NULL, and files written
-    before a type was widened are read as the wider type.
+    before a type was widened are read as the wider type. Rows named by position delete
+    files (merge-on-read) are left out.
     """
+    connection.execute(f"CREATE OR REPLACE VIEW {name} AS {select_rows(connection, files)}")
+
+
+def select_rows(
+    connection: duckdb.DuckDBPyConnection, files: TableFiles, positions: bool = False
+) -> str:
+    """A query of the rows of ``files`` as `register` describes; with ``positions``, also
+    `FILE_COLUMN` (the data file's Iceberg path) and `POSITION_COLUMN`."""
     connection.register("hw_schema", files.schema.empty_table())
     wanted = connection.execute("DESCRIBE hw_schema").fetchall()
     connection.unregister("hw_schema")
-    paths = data_paths(files)
+    paths = {task.file.file_path: local_path(task.file.file_path) for task in files.tasks}
     if not paths:
-        nulls = ", ".join(
-            f"CAST(NULL AS {kind}) AS {identifier(column)}" for column, kind, *_ in wanted
-        )
-        connection.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT {nulls} WHERE FALSE")
-        return
-    source = f"read_parquet([{', '.join(map(literal, paths))}], union_by_name = true)"
+        nulls = [f"CAST(NULL AS {kind}) AS {identifier(column)}" for column, kind, *_ in wanted]
+        if positions:
+            nulls += [f"NULL::VARCHAR AS {FILE_COLUMN}", f"NULL::BIGINT AS {POSITION_COLUMN}"]
+        return f"SELECT {', '.join(nulls)} WHERE FALSE"
+    deletes = position_deletes(files)
+    source = f"read_parquet([{', '.join(map(literal, paths.values()))}], union_by_name = true"
+    if deletes or positions:
+        source += f", filename = {literal(FILE_COLUMN)}, file_row_number = true"
+    source += ")"
     present = dict(
         (row[0], row[1])
         for row in connection.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
@@ -56,9 +72,25 @@ def register(connection: duckdb.DuckDBPyConnection, name: str, files: TableFiles
         if column not in present:
             columns.append(f"CAST(NULL AS {duckdb_type}) AS {quoted}")
         elif present[column] != duckdb_type:
-            columns.append(f"CAST({quoted} AS {duckdb_type}) AS {quoted}")
+            columns.append(f"CAST(f.{quoted} AS {duckdb_type}) AS {quoted}")
         else:
-            columns.append(quoted)
-    connection.execute(
-        f"CREATE OR REPLACE VIEW {name} AS SELECT {', '.join(columns)} FROM {source}"
-    )
+            columns.append(f"f.{quoted}")
+    if positions:
+        # The manifest's path, not the local one DuckDB read: position deletes name that.
+        uri = " ".join(
+            f"WHEN {literal(local)} THEN {literal(path)}" for path, local in paths.items()
+        )
+        columns += [f"CASE f.{FILE_COLUMN} {uri} END AS {FILE_COLUMN}", f"f.{POSITION_COLUMN}"]
+    query = f"SELECT {', '.join(columns)} FROM {source} AS f"
+    if deletes:
+        delete_files = sorted({local_path(d) for targets in deletes.values() for d in targets})
+        targets = ", ".join(
+            f"({literal(path)}, {literal(paths[path])})" for path in sorted(deletes)
+        )
+        query += (
+            f" ANTI JOIN (SELECT m.hw_local, d.pos FROM read_parquet("
+            f"[{', '.join(map(literal, delete_files))}]) AS d "
+            f"JOIN (VALUES {targets}) AS m(hw_path, hw_local) ON d.file_path = m.hw_path) AS x "
+            f"ON f.{FILE_COLUMN} = x.hw_local AND f.{POSITION_COLUMN} = x.pos"
+        )
+    return query
