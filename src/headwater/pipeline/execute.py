@@ -44,7 +44,7 @@ from headwater.pipeline.merge import DuplicateKeyError, commit_merge, deletion, 
 from headwater.pipeline.project import Model, Project
 from headwater.pipeline.quality import blocking, run_tests
 from headwater.pipeline.reading import InputRead, InputRewrittenError, plan_reads
-from headwater.pipeline.scan import WHOLE, connect, register
+from headwater.pipeline.scan import WHOLE, register, session
 from headwater.pipeline.state import ModelRunRecord, PipelineState, TestOutcome
 
 PIPELINE_RUN_PROPERTY = "headwater.pipeline-run-id"
@@ -377,8 +377,7 @@ def _attempt(ctx: RunContext, model: Model, outcome: ModelOutcome, notes: list[s
         record.mode = "full" if full or not model.config.incremental else "incremental"
     current = table.current_snapshot() if table is not None else None
     record.snapshot_before = current.snapshot_id if current else None
-    connection = connect()
-    try:
+    with session() as connection:
         for read in reads:
             _register_read(connection, ctx, read)
         for name in views:
@@ -417,6 +416,7 @@ def _attempt(ctx: RunContext, model: Model, outcome: ModelOutcome, notes: list[s
             connection.register("hw_new_rows", written_rows)
             new_rows = "hw_new_rows"
         outcome.tests = _test(ctx, connection, model, reads, new_rows)
+        connection.unregister("hw_new_rows")
         fault_point("after-tests", model)
         if blocking(outcome.tests):
             written = ctx.lake.load(model.name)
@@ -425,8 +425,6 @@ def _attempt(ctx: RunContext, model: Model, outcome: ModelOutcome, notes: list[s
             notes.append(f"rolled back {model.name} to snapshot {record.snapshot_before}")
             record.snapshot_after = record.snapshot_before
         _raise_if_blocked(outcome)
-    finally:
-        connection.close()
 
 
 def _register_read(connection: duckdb.DuckDBPyConnection, ctx: RunContext, read: InputRead) -> None:

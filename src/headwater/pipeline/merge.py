@@ -89,6 +89,9 @@ def _plan(
 ) -> MergePlan:
     key_list = ", ".join(identifier(k) for k in keys)
     key_schema = pa.schema([incoming.schema.field(k) for k in keys])
+    if not incoming.num_rows:  # nothing new: the table is not even read
+        empty = incoming.schema.empty_table()
+        return MergePlan(empty, empty, key_schema.empty_table())
     connection.register("hw_incoming", incoming)
     duplicate = connection.execute(
         f"SELECT {key_list}, count(*) FROM hw_incoming GROUP BY ALL HAVING count(*) > 1 LIMIT 1"
