@@ -55,11 +55,14 @@ def _touched_members(
     new = changed.set_alias("c")
     touched = None
     for column in ("customer_id", "email", "phone"):
-        keys = entities.join(new, f"e.{column} = c.{column}").project("e.customer_key AS key")
+        # Semi joins: each entity row is looked up once, however many changed rows match it.
+        keys = entities.join(new, f"e.{column} = c.{column}", how="semi").project(
+            "customer_key AS key"
+        )
         touched = keys if touched is None else touched.union(keys)
     assert touched is not None
-    members = entities.join(touched.distinct().set_alias("k"), "e.customer_key = k.key")
-    return members.project(", ".join(f"e.{c}" for c in COLUMNS.split(", "))).fetchall()
+    members = entities.join(touched.distinct().set_alias("k"), "e.customer_key = k.key", how="semi")
+    return members.project(COLUMNS).fetchall()
 
 
 def model(inputs: dict[str, duckdb.DuckDBPyRelation]) -> pa.Table:
