@@ -220,10 +220,16 @@ PROFILE_ROWS: tuple[ProfileRow, ...] = (
         False,
     ),
     ("merge: plan in DuckDB (new/changed rows)", MERGE, ("plan_merge",), 2, False),
-    ("merge: one commit (rewrite + append)", MERGE, ("commit_merge",), 2, False),
-    ("copy-on-write: files rewritten in DuckDB", MERGE, ("_rewrite_without",), 3, False),
+    ("merge: one commit (position deletes + append)", MERGE, ("commit_merge",), 2, False),
+    (
+        "merge-on-read: position delete files written",
+        "headwater/lake/deletes.py",
+        ("write_position_deletes",),
+        3,
+        False,
+    ),
     ("Lake.overwrite (full and table models)", "headwater/lake/lake.py", ("overwrite",), 2, False),
-    # Overwrites delete first; merges rewrite files themselves (_rewrite_without).
+    # Overwrites delete first; merges delete by position (headwater.lake.deletes).
     ("PyIceberg delete (overwrite)", ICEBERG_TABLE, ("delete",), 2, False),
     ("PyIceberg append (append and merge)", ICEBERG_TABLE, ("append",), 2, False),
     (

@@ -44,7 +44,7 @@ from headwater.pipeline.merge import DuplicateKeyError, commit_merge, deletion, 
 from headwater.pipeline.project import Model, Project
 from headwater.pipeline.quality import blocking, run_tests
 from headwater.pipeline.reading import InputRead, InputRewrittenError, plan_reads
-from headwater.pipeline.scan import WHOLE, register, session
+from headwater.pipeline.scan import WHOLE, register, select_rows, session
 from headwater.pipeline.state import ModelRunRecord, PipelineState, TestOutcome
 
 PIPELINE_RUN_PROPERTY = "headwater.pipeline-run-id"
@@ -284,7 +284,10 @@ def _write(
         operation = "merge"
         keys = list(model.config.unique_key)
         before = lake.files(table, record.snapshot_before)
-        register(connection, "hw_target.current", before)
+        connection.execute(
+            "CREATE OR REPLACE VIEW hw_target.current AS "
+            + select_rows(connection, before, positions=True)
+        )
         try:
             plan = plan_merge(
                 connection,
@@ -298,14 +301,7 @@ def _write(
             raise ModelFailedError(f"merge by {', '.join(keys)}: {exc}") from None
         except duckdb.Error as exc:
             raise ModelFailedError(f"merge: {str(exc).splitlines()[0]}") from None
-        commit_merge(
-            connection,
-            table,
-            before,
-            plan,
-            keys,
-            {**properties, OPERATION_PROPERTY: "merge"},
-        )
+        commit_merge(table, plan, {**properties, OPERATION_PROPERTY: "merge"})
         # Rows whose key exists unchanged (re-deliveries) are neither written nor counted.
         written = plan.rows
         written_rows = plan.written

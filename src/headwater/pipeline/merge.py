@@ -19,10 +19,10 @@ from dataclasses import dataclass
 
 import duckdb
 import pyarrow as pa
-from pyiceberg.table import Table, Transaction
+from pyiceberg.table import Table
 
-from headwater.lake import TableFiles, add_delete_files, write_position_deletes
-from headwater.pipeline.scan import FILE_COLUMN, POSITION_COLUMN, select_rows
+from headwater.lake import add_delete_files, write_position_deletes
+from headwater.pipeline.scan import FILE_COLUMN, POSITION_COLUMN
 from headwater.pipeline.sqltext import identifier
 
 
@@ -30,11 +30,17 @@ class DuplicateKeyError(ValueError):
     """The incoming rows hold one key twice: which version should win is undefined."""
 
 
+# The schema of `MergePlan.positions`.
+NO_POSITIONS = pa.schema([(FILE_COLUMN, pa.string()), (POSITION_COLUMN, pa.int64())])
+
+
 @dataclass(frozen=True, slots=True)
 class MergePlan:
     new: pa.Table
     changed: pa.Table
     deleted: pa.Table  # the keys (only) of existing rows to delete
+    # Where the replaced and deleted rows are: data file (its Iceberg path) and position.
+    positions: pa.Table
 
     @property
     def written(self) -> pa.Table:
@@ -63,11 +69,12 @@ def plan_merge(
     delete_when: str | None = None,
     sequence_by: str | None = None,
 ) -> MergePlan:
-    """Split ``incoming`` against the DuckDB relation ``target`` (the table as it is).
+    """Split ``incoming`` against the DuckDB relation ``target`` (the table as it is, read
+    with positions: `select_rows(..., positions=True)`).
 
-    The target is read twice at most: its key columns, to find the incoming keys it holds,
-    and, only when some are found, the whole rows of those keys, to tell changed from
-    unchanged. An increment of new keys therefore reads one column of the table. With
+    The target is read twice at most: its key columns with each row's position, to find the
+    incoming keys it holds (and where), and, only when some are found, the whole rows of
+    those keys, to tell changed from unchanged. An increment of new keys therefore reads one column of the table. With
     ``sequence_by``, an incoming row replaces an existing one only when its sequence value is
     greater (or the existing one's is NULL), as when events arrive out of order.
     """
@@ -76,6 +83,7 @@ def plan_merge(
     finally:
         for name in ("hw_incoming", "hw_marked"):
             connection.unregister(name)
+        connection.unregister("hw_replaced")
         connection.execute("DROP TABLE IF EXISTS hw_matched")
 
 
@@ -91,7 +99,7 @@ def _plan(
     key_schema = pa.schema([incoming.schema.field(k) for k in keys])
     if not incoming.num_rows:  # nothing new: the table is not even read
         empty = incoming.schema.empty_table()
-        return MergePlan(empty, empty, key_schema.empty_table())
+        return MergePlan(empty, empty, key_schema.empty_table(), NO_POSITIONS.empty_table())
     connection.register("hw_incoming", incoming)
     duplicate = connection.execute(
         f"SELECT {key_list}, count(*) FROM hw_incoming GROUP BY ALL HAVING count(*) > 1 LIMIT 1"
@@ -110,9 +118,10 @@ def _plan(
         connection.register("hw_incoming", kept.cast(incoming.schema))
     connection.register("hw_marked", marked.cast(key_schema))
     on = _same_key("i", "t", keys)
+    located = f"{key_list}, {FILE_COLUMN}, {POSITION_COLUMN}"
     connection.execute(
-        f"CREATE TEMP TABLE hw_matched AS SELECT {key_list} FROM "
-        f"(SELECT {key_list} FROM {target}) AS t SEMI JOIN "
+        f"CREATE TEMP TABLE hw_matched AS SELECT {located} FROM "
+        f"(SELECT {located} FROM {target}) AS t SEMI JOIN "
         f"(SELECT {key_list} FROM hw_incoming UNION ALL SELECT {key_list} FROM hw_marked) AS i "
         f"ON {on}"
     )
@@ -122,7 +131,10 @@ def _plan(
     ((matched,),) = connection.execute("SELECT count(*) FROM hw_matched").fetchall()
     if not matched:
         return MergePlan(
-            new.cast(incoming.schema), incoming.schema.empty_table(), key_schema.empty_table()
+            new.cast(incoming.schema),
+            incoming.schema.empty_table(),
+            key_schema.empty_table(),
+            NO_POSITIONS.empty_table(),
         )
     removed = connection.sql(
         f"SELECT i.* FROM hw_marked AS i SEMI JOIN hw_matched AS m ON {_same_key('i', 'm', keys)}"
@@ -140,61 +152,41 @@ def _plan(
         f"SEMI JOIN hw_matched AS m ON {_same_key('t', 'm', keys)}) AS t "
         f"ON {on} WHERE NOT ({same or 'TRUE'}){newer}"
     ).to_arrow_table()
+    connection.register(
+        "hw_replaced", pa.concat_tables([changed.select(list(keys)), removed]).cast(key_schema)
+    )
+    positions = connection.sql(
+        f"SELECT m.{FILE_COLUMN}, m.{POSITION_COLUMN} FROM hw_matched AS m "
+        f"SEMI JOIN hw_replaced AS r ON {_same_key('m', 'r', keys)}"
+    ).to_arrow_table()
     return MergePlan(
-        new.cast(incoming.schema), changed.cast(incoming.schema), removed.cast(key_schema)
+        new.cast(incoming.schema),
+        changed.cast(incoming.schema),
+        removed.cast(key_schema),
+        positions.cast(NO_POSITIONS),
     )
 
 
-def _delete_replaced(
-    connection: duckdb.DuckDBPyConnection,
-    table: Table,
-    files: TableFiles,
-    replaced: pa.Table,
-    keys: Sequence[str],
-    properties: dict[str, str],
-    transaction: Transaction,
-) -> None:
-    """Merge-on-read: delete the rows holding a replaced key by position, with one position
-    delete file per data file that holds any, as one ``delete`` snapshot.
-
-    One join over the key columns finds the rows (their file and position); the data files
-    themselves are not touched, so replacing a thousand rows of a million-row table writes
-    a few kilobytes instead of rewriting the files that hold them.
-    """
-    connection.register("hw_replaced", replaced)
-    try:
-        hits = connection.execute(
-            f"SELECT f.{FILE_COLUMN}, list(f.{POSITION_COLUMN}) "
-            f"FROM ({select_rows(connection, files, positions=True)}) AS f "
-            f"SEMI JOIN hw_replaced AS r ON {_same_key('f', 'r', keys)} GROUP BY ALL"
-        ).fetchall()
-    finally:
-        connection.unregister("hw_replaced")
-    delete_files = [
-        write_position_deletes(table, path, pa.array(positions, pa.int64()))
-        for path, positions in hits
-    ]
-    if delete_files:
-        add_delete_files(transaction, table, delete_files, properties)
-
-
-def commit_merge(
-    connection: duckdb.DuckDBPyConnection,
-    table: Table,
-    files: TableFiles,
-    plan: MergePlan,
-    keys: Sequence[str],
-    properties: dict[str, str],
-) -> None:
-    """Write ``plan`` into ``table`` (whose data files are ``files``) as one Iceberg commit:
-    position deletes of the rows holding replaced or deleted keys, then an append of the new
-    and changed rows. Nothing at all is committed when nothing changed."""
+def commit_merge(table: Table, plan: MergePlan, properties: dict[str, str]) -> None:
+    """Write ``plan`` into ``table`` as one Iceberg commit: a ``delete`` snapshot of position
+    delete files (merge-on-read: one per data file holding replaced or deleted rows; the data
+    files themselves are not touched, so replacing a thousand rows of a million-row table
+    writes a few kilobytes), then an append of the new and changed rows. Nothing at all is
+    committed when nothing changed."""
     if not plan.rows:
         return
-    replaced = pa.concat_tables([plan.changed.select(list(keys)), plan.deleted])
+    by_file = plan.positions.group_by(FILE_COLUMN).aggregate([(POSITION_COLUMN, "list")])
     with table.transaction() as transaction:
-        if replaced.num_rows:
-            _delete_replaced(connection, table, files, replaced, keys, properties, transaction)
+        delete_files = [
+            write_position_deletes(table, path, pa.array(positions, pa.int64()))
+            for path, positions in zip(
+                by_file.column(FILE_COLUMN).to_pylist(),
+                by_file.column(f"{POSITION_COLUMN}_list").to_pylist(),
+                strict=True,
+            )
+        ]
+        if delete_files:
+            add_delete_files(transaction, table, delete_files, properties)
         written = plan.written
         if written.num_rows:
             transaction.append(written, snapshot_properties=properties)
