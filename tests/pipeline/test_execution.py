@@ -146,3 +146,24 @@ def test_every_commit_and_rollback_is_in_the_audit_log_with_run_and_snapshots(
     assert staging["snapshot"] == snapshot.snapshot_id
     assert staging["pipeline_run"] == result.run_uuid
     assert set(staging["inputs"]) == {"raw.orders"}
+
+
+def test_the_model_heading_the_longest_chain_starts_first(
+    tmp_path: Path, database: Database, lake: Lake
+) -> None:
+    # One thread: "a_side" comes first in the project, but "z_chain" has two models after it.
+    root = write_project(
+        tmp_path / "p",
+        {
+            "/headwater.yml": "name: order\nthreads: 1\n",
+            "staging/a_side.sql": "SELECT count(*) AS n FROM raw.orders",
+            "staging/z_chain.sql": "SELECT order_id FROM raw.orders",
+            "analytics/chain_next.sql": "SELECT count(*) AS n FROM staging.z_chain",
+            "marts/chain_last.sql": "SELECT n FROM analytics.chain_next",
+        },
+    )
+    result = _run(root, database, lake)
+    assert result.status == "COMPLETED"
+    started = sorted(result.outcomes, key=lambda name: result.outcomes[name].record.started_at)
+    # Then chain_next (one model after it) before a_side (none); the last two tie.
+    assert started[:3] == ["staging.z_chain", "analytics.chain_next", "staging.a_side"]

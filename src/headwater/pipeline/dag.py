@@ -154,6 +154,18 @@ class Graph:
                 )
         return tree.sql(dialect="duckdb")
 
+    def chain_lengths(self) -> dict[str, int]:
+        """For each model, how many models are on the longest path from it to the end of the
+        DAG (itself included): what a scheduler should start first to finish soonest."""
+        children: dict[str, list[str]] = {name: [] for name in self.order}
+        for name in self.order:
+            for parent in self.parents(name):
+                children.setdefault(parent, []).append(name)
+        lengths: dict[str, int] = {}
+        for name in reversed(self.order):
+            lengths[name] = 1 + max((lengths.get(c, 1) for c in children[name]), default=0)
+        return lengths
+
     def downstream(self, name: str) -> set[str]:
         found: set[str] = set()
         frontier = [name]

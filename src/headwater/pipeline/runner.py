@@ -128,12 +128,20 @@ def _node(lake: Lake, table: str) -> str:
 def _schedule(
     ctx: RunContext, selected: list[str], result: PipelineResult, notify: Progress
 ) -> None:
+    """Run ``selected`` models, each once its parents finished, ``threads`` at a time.
+
+    Of the models ready to run, the one heading the longest chain of models after it starts
+    first (ties in the project's order): with two threads, starting a short side branch
+    before the long chain would make the whole run wait for that chain later.
+    """
     chosen = set(selected)
+    chain = ctx.graph.chain_lengths()
     pending = list(selected)
+    ready: list[str] = []
     running: dict[Future[ModelOutcome], str] = {}
     finished: set[str] = set()
     with ThreadPoolExecutor(max_workers=ctx.project.threads) as pool:
-        while pending or running:
+        while pending or ready or running:
             for name in list(pending):
                 parents = [p for p in ctx.graph.parents(name) if p in chosen]
                 blocked = [p for p in parents if p in result.skipped or _failed(result, p)]
@@ -143,8 +151,12 @@ def _schedule(
                     notify(name, "SKIPPED", None)
                 elif all(p in finished for p in parents):
                     pending.remove(name)
-                    notify(name, "RUNNING", None)
-                    running[pool.submit(run_model, ctx, ctx.project.models[name])] = name
+                    ready.append(name)
+            ready.sort(key=lambda name: -chain.get(name, 1))  # stable: project order on ties
+            while ready and len(running) < ctx.project.threads:
+                name = ready.pop(0)
+                notify(name, "RUNNING", None)
+                running[pool.submit(run_model, ctx, ctx.project.models[name])] = name
             if not running:
                 continue
             done, _ = wait(running, return_when=FIRST_COMPLETED)
