@@ -948,6 +948,20 @@ def run_backend(
         result["profile"]["incremental"] = profile_run(
             children, state, "after-batch1-delivered", False
         )
+    # A run with nothing new to read: what every run costs whatever the data, the floor
+    # under any incremental run.
+    state.restore("after-batch1-delivered")
+    children.run("run", spec | {"full_refresh": False})
+    result["snapshot_save_s"]["after_batch1_run"] = round(state.save("after-batch1-run"), 3)
+    nothing = alternate(
+        children,
+        state,
+        "after-batch1-run",
+        full_refresh=False,
+        reps=options.reps,
+        label="nothing new",
+    )
+    result["nothing_new"] = summarize_kind(nothing)
     result["complete"] = True
 
 
@@ -1069,6 +1083,16 @@ def print_summary(report: dict[str, Any]) -> None:
     row("full refresh, lineage off", lambda r: _seconds(r.get("full_refresh"), "disabled"))
     row("incremental +1 %, lineage on", lambda r: _seconds(r.get("incremental"), "enabled"))
     row("incremental +1 %, lineage off", lambda r: _seconds(r.get("incremental"), "disabled"))
+    row("nothing new, lineage on", lambda r: _seconds(r.get("nothing_new"), "enabled"))
+    row("nothing new, lineage off", lambda r: _seconds(r.get("nothing_new"), "disabled"))
+    row(
+        "nothing new / full refresh (lineage on)",
+        lambda r: (
+            f"{r['nothing_new']['enabled']['median_s'] / r['full_refresh']['enabled']['median_s'] * 100:.1f} %"
+            if r.get("nothing_new") and r.get("full_refresh")
+            else "-"
+        ),
+    )
     for kind in ("full_refresh", "incremental"):
         for layer in LAYERS:
             row(
