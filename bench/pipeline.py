@@ -919,15 +919,14 @@ def run_backend(
     result["state_bytes_after_batch0"] = _tree_bytes(state.warehouse)
     if profile:
         result["profile"] = {"full_refresh": profile_run(children, state, "after-batch0", True)}
-    full = alternate(
-        children,
-        state,
-        "after-batch0",
-        full_refresh=True,
-        reps=options.reps,
-        label="full refresh",
-    )
-    result["full_refresh"] = summarize_kind(full)
+
+    def measure(key: str, snapshot: str, *, full_refresh: bool, label: str) -> None:
+        runs = alternate(
+            children, state, snapshot, full_refresh=full_refresh, reps=options.reps, label=label
+        )
+        result[key] = summarize_kind(runs)
+
+    measure("full_refresh", "after-batch0", full_refresh=True, label="full refresh")
     state.restore("after-batch0")
     result["deliver_batch1"] = children.run(
         "deliver", spec | {"folder": str(data / "batch1"), "batch": 1, "migrate": False}
@@ -935,15 +934,7 @@ def run_backend(
     result["snapshot_save_s"]["after_batch1_delivered"] = round(
         state.save("after-batch1-delivered"), 3
     )
-    incremental = alternate(
-        children,
-        state,
-        "after-batch1-delivered",
-        full_refresh=False,
-        reps=options.reps,
-        label="incremental",
-    )
-    result["incremental"] = summarize_kind(incremental)
+    measure("incremental", "after-batch1-delivered", full_refresh=False, label="incremental")
     if profile:
         result["profile"]["incremental"] = profile_run(
             children, state, "after-batch1-delivered", False
@@ -953,15 +944,7 @@ def run_backend(
     state.restore("after-batch1-delivered")
     children.run("run", spec | {"full_refresh": False})
     result["snapshot_save_s"]["after_batch1_run"] = round(state.save("after-batch1-run"), 3)
-    nothing = alternate(
-        children,
-        state,
-        "after-batch1-run",
-        full_refresh=False,
-        reps=options.reps,
-        label="nothing new",
-    )
-    result["nothing_new"] = summarize_kind(nothing)
+    measure("nothing_new", "after-batch1-run", full_refresh=False, label="nothing new")
     result["complete"] = True
 
 
