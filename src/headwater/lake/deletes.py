@@ -190,8 +190,10 @@ def add_delete_files(
 def live_delete_entries(table: Table) -> list[ManifestEntry]:
     """The delete files of the table's current snapshot."""
     snapshot = table.current_snapshot()
-    if snapshot is None:
-        return []
+    if snapshot is None or (
+        snapshot.summary is not None and snapshot.summary.get("total-delete-files") == "0"
+    ):
+        return []  # without reading a manifest
     return [
         entry
         for manifest in snapshot.manifests(table.io)

@@ -55,7 +55,8 @@ class TableFiles:
     @property
     def rows(self) -> int:
         # A delete file of headwater's is file-scoped (it names rows of one data file, each
-        # once), so its record count is the rows it removes from that file.
+        # once), so its record count is the rows it removes from that file. Another engine's
+        # delete file may name rows of several files: the count is then too low.
         return sum(
             task.file.record_count - sum(delete.record_count for delete in task.delete_files)
             for task in self.tasks

@@ -44,7 +44,7 @@ from headwater.pipeline.merge import DuplicateKeyError, commit_merge, deletion, 
 from headwater.pipeline.project import Model, Project
 from headwater.pipeline.quality import blocking, run_tests
 from headwater.pipeline.reading import InputRead, InputRewrittenError, plan_reads
-from headwater.pipeline.scan import WHOLE, register, select_rows, session
+from headwater.pipeline.scan import WHOLE, register, session
 from headwater.pipeline.state import ModelRunRecord, PipelineState, TestOutcome
 
 PIPELINE_RUN_PROPERTY = "headwater.pipeline-run-id"
@@ -284,10 +284,7 @@ def _write(
         operation = "merge"
         keys = list(model.config.unique_key)
         before = lake.files(table, record.snapshot_before)
-        connection.execute(
-            "CREATE OR REPLACE VIEW hw_target.current AS "
-            + select_rows(connection, before, positions=True)
-        )
+        register(connection, "hw_target.current", before, positions=True)
         try:
             plan = plan_merge(
                 connection,

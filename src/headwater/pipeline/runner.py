@@ -131,7 +131,7 @@ def _schedule(
     """Run ``selected`` models, each once its parents finished, ``threads`` at a time.
 
     Of the models ready to run, the one heading the longest chain of models after it starts
-    first (ties in the project's order): with two threads, starting a short side branch
+    first (on ties, the one ready first): with two threads, starting a short side branch
     before the long chain would make the whole run wait for that chain later.
     """
     chosen = set(selected)
@@ -152,7 +152,7 @@ def _schedule(
                 elif all(p in finished for p in parents):
                     pending.remove(name)
                     ready.append(name)
-            ready.sort(key=lambda name: -chain.get(name, 1))  # stable: project order on ties
+            ready.sort(key=lambda name: -chain.get(name, 1))  # stable on ties
             while ready and len(running) < ctx.project.threads:
                 name = ready.pop(0)
                 notify(name, "RUNNING", None)

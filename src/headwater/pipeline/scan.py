@@ -115,7 +115,9 @@ def session() -> Iterator[duckdb.DuckDBPyConnection]:
     _sessions.connection = connection
 
 
-def register(connection: duckdb.DuckDBPyConnection, name: str, files: TableFiles) -> None:
+def register(
+    connection: duckdb.DuckDBPyConnection, name: str, files: TableFiles, positions: bool = False
+) -> None:
     """Make ``name`` (``layer.table``) a DuckDB view over ``files``.
 
     DuckDB's own Parquet reader scans the files lazily, in parallel, with projection and
@@ -123,9 +125,11 @@ def register(connection: duckdb.DuckDBPyConnection, name: str, files: TableFiles
     prune row groups. The view has the Iceberg schema's columns in its order: a column
     missing from every file (added after they were written) is NULL, and files written
     before a type was widened are read as the wider type. Rows named by position delete
-    files (merge-on-read) are left out.
+    files (merge-on-read) are left out. With ``positions``, each row also has `FILE_COLUMN`
+    and `POSITION_COLUMN` (see `select_rows`).
     """
-    connection.execute(f"CREATE OR REPLACE VIEW {name} AS {select_rows(connection, files)}")
+    query = select_rows(connection, files, positions)
+    connection.execute(f"CREATE OR REPLACE VIEW {name} AS {query}")
 
 
 def select_rows(
