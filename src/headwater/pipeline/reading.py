@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from headwater.lake import Lake, TableFiles, changes_since
+from headwater.lake import Changes, Lake, TableFiles, changes_since
 from headwater.pipeline.project import Model
 
 
@@ -33,13 +33,11 @@ class InputRead:
         return self.files.rows
 
 
-def _rewrite_reason(table: str, since: int | None, lake: Lake, model: Model) -> str | None:
-    loaded = lake.load(table)
-    if loaded is None:
-        return f"{table} no longer exists"
-    changes = changes_since(loaded, since)
+def _rewrite_reason(table: str, changes: Changes, model: Model) -> str | None:
     if changes.lost_watermark:
-        return f"{table}: snapshot {since} is no longer in its history (rolled back past it)"
+        return (
+            f"{table}: snapshot {changes.since} is no longer in its history (rolled back past it)"
+        )
     if changes.rewritten:
         return f"{table} was rewritten (snapshot {changes.rewritten[0]} deleted or overwrote rows)"
     if changes.merged and model.config.materialized == "append":
@@ -73,10 +71,10 @@ def plan_reads(
             not full and model.config.incremental and name in incremental_on and name in watermarks
         )
         if incremental:
-            reason = _rewrite_reason(name, watermarks[name], lake, model)
+            changes = changes_since(table, watermarks[name])
+            reason = _rewrite_reason(name, changes, model)
             if reason is not None:
                 return [], reason
-            changes = changes_since(table, watermarks[name])
             files = lake.appended_files(table, changes)
             current_only = changes.merge_runs > 1
         else:
