@@ -43,9 +43,12 @@ POS_ID = 2147483545
 POSITIONS = pa.schema(
     [
         pa.field(
-            "file_path", pa.string(), nullable=False, metadata={"PARQUET:field_id": "2147483546"}
+            "file_path",
+            pa.string(),
+            nullable=False,
+            metadata={"PARQUET:field_id": str(FILE_PATH_ID)},
         ),
-        pa.field("pos", pa.int64(), nullable=False, metadata={"PARQUET:field_id": "2147483545"}),
+        pa.field("pos", pa.int64(), nullable=False, metadata={"PARQUET:field_id": str(POS_ID)}),
     ]
 )
 
@@ -95,13 +98,13 @@ def write_position_deletes(table: Table, data_file_path: str, positions: pa.Arra
     )
 
 
-def _summary(prefix: str, files: Iterable[DataFile]) -> dict[str, str]:
-    """Snapshot summary counts for delete files, which PyIceberg's collector leaves out for
-    a producer it does not know; it still adds them to the table's totals."""
+def _summary(verb: str, files: Iterable[DataFile]) -> dict[str, str]:
+    """Snapshot summary counts (``verb``: added or removed) for delete files, which
+    PyIceberg's collector leaves out for a producer it does not know; it still adds them to
+    the table's totals."""
     files = list(files)
     if not files:
         return {}
-    verb = "added" if prefix == "added" else "removed"
     return {
         f"{verb}-delete-files": str(len(files)),
         f"{verb}-position-delete-files": str(len(files)),

@@ -74,16 +74,16 @@ def plan_merge(
 
     The target is read twice at most: its key columns with each row's position, to find the
     incoming keys it holds (and where), and, only when some are found, the whole rows of
-    those keys, to tell changed from unchanged. An increment of new keys therefore reads one column of the table. With
-    ``sequence_by``, an incoming row replaces an existing one only when its sequence value is
-    greater (or the existing one's is NULL), as when events arrive out of order.
+    those keys, to tell changed from unchanged. An increment of new keys therefore reads one
+    column of the table (and the positions). With ``sequence_by``, an incoming row replaces
+    an existing one only when its sequence value is greater (or the existing one's is NULL),
+    as when events arrive out of order.
     """
     try:
         return _plan(connection, incoming, target, keys, delete_when, sequence_by)
     finally:
-        for name in ("hw_incoming", "hw_marked"):
+        for name in ("hw_incoming", "hw_marked", "hw_replaced"):
             connection.unregister(name)
-        connection.unregister("hw_replaced")
         connection.execute("DROP TABLE IF EXISTS hw_matched")
 
 

@@ -67,9 +67,14 @@ def _file_types(connection: duckdb.DuckDBPyConnection, source: str) -> dict[str,
     return known
 
 
-def connect() -> duckdb.DuckDBPyConnection:
+def _instance() -> duckdb.DuckDBPyConnection:
     connection = duckdb.connect()
     connection.execute("SET TimeZone = 'UTC'")
+    return connection
+
+
+def connect() -> duckdb.DuckDBPyConnection:
+    connection = _instance()
     _namespaces(connection)
     return connection
 
@@ -101,8 +106,7 @@ def session() -> Iterator[duckdb.DuckDBPyConnection]:
     connection: duckdb.DuckDBPyConnection | None = getattr(_sessions, "connection", None)
     _sessions.connection = None
     if connection is None:
-        connection = duckdb.connect()
-        connection.execute("SET TimeZone = 'UTC'")
+        connection = _instance()
     try:
         connection.execute(f"ATTACH ':memory:' AS {_RUN_DATABASE}")
         connection.execute(f"USE {_RUN_DATABASE}")
