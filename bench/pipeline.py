@@ -160,7 +160,7 @@ def child_deliver(spec: dict[str, Any]) -> dict[str, Any]:
         table = lake.load(name)
         if table is None:
             raise LookupError(f"{name} does not exist")
-        table.append(data, snapshot_properties={BATCH_PROPERTY: str(spec["batch"])})
+        lake.append(table, data, {BATCH_PROPERTY: str(spec["batch"])})
         delivered[name] = data.num_rows
     append_s = time.perf_counter() - started
     lake.close()

@@ -76,9 +76,32 @@ def test_deleted_positions_are_gone_for_pyiceberg_duckdb_and_the_row_count(lake:
     ]
     assert _duckdb_rows(lake, table) == expected
     files = lake.files(table, snapshot.snapshot_id)
-    assert files.rows == 3
+    assert files.rows == files.exact_rows == 3
     # File-scoped: each delete file applies to the one data file it names.
     assert sorted(len(task.delete_files) for task in files.tasks) == [1, 1]
+
+
+def test_the_row_count_is_not_exact_with_a_delete_file_that_may_name_several_files(
+    lake: Lake,
+) -> None:
+    table = _table_of_two_files(lake)
+    row = _positions(lake, table)[0]
+    table = _delete(table, {str(row[FILE_COLUMN]): [int(row[POSITION_COLUMN])]})  # type: ignore[call-overload]
+    snapshot = table.current_snapshot()
+    assert snapshot is not None
+    files = lake.files(table, snapshot.snapshot_id)
+    task = next(task for task in files.tasks if task.delete_files)
+    (delete,) = task.delete_files
+    unscoped = delete.__class__.from_args(
+        content=delete.content,
+        file_path=delete.file_path,
+        file_format=delete.file_format,
+        partition=delete.partition,
+        record_count=1,
+        file_size_in_bytes=delete.file_size_in_bytes,
+    )  # no file_path bounds, as another engine may write it
+    odd = type(files)((type(task)(task.file, delete_files={unscoped}),), files.schema)
+    assert (odd.rows, odd.exact_rows) == (task.file.record_count - 1, None)
 
 
 def _positions(lake: Lake, table: Table) -> list[dict[str, object]]:

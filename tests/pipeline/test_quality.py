@@ -21,7 +21,7 @@ from headwater.db import Database
 from headwater.lake import Lake
 from headwater.pipeline import load_project, run_pipeline
 from headwater.pipeline.declarations import parse_tests
-from headwater.pipeline.quality import run_tests
+from headwater.pipeline.quality import Facts, run_tests
 from headwater.pipeline.runner import ensure_sources
 from headwater.pipeline.state import show_run
 from tests.pipeline.projects import append_orders, orders, rows, write_project
@@ -217,3 +217,58 @@ def test_unique_on_an_incremental_run_finds_a_new_value_that_repeats_an_old_one(
     (other,) = run_tests(connection, "staging.orders", [test], "staging.orders", "unrelated")
     assert (repeated.status, repeated.failures) == ("fail", 1)
     assert other.status == "pass"
+
+
+def _orders_connection() -> duckdb.DuckDBPyConnection:
+    connection = duckdb.connect()
+    connection.execute("CREATE SCHEMA staging")
+    connection.register("t", TABLE)
+    connection.execute("CREATE VIEW staging.orders AS SELECT * FROM t")
+    return connection
+
+
+def test_row_count_of_a_stored_table_is_answered_from_its_iceberg_row_count() -> None:
+    connection = duckdb.connect()  # no table at all: a query would fail
+    (test,) = parse_tests([{"row_count": {"min": 1, "max": 3}}], "staging.orders", "t.yml")
+    (enough,) = run_tests(connection, "staging.orders", [test], "staging.orders", None, Facts(2))
+    (too_many,) = run_tests(connection, "staging.orders", [test], "staging.orders", None, Facts(9))
+    assert (enough.status, enough.failures) == ("pass", 0)
+    assert (too_many.status, too_many.failures, too_many.sample) == ("fail", 1, [{"row_count": 9}])
+    assert too_many.query.startswith("-- answered from Iceberg metadata: 9 rows\n")
+
+
+def test_unique_on_the_key_an_incremental_merge_wrote_holds_by_construction() -> None:
+    connection = _orders_connection()  # ids 1, 2, 2, NULL
+    connection.register("fresh", TABLE.slice(1, 1))
+    (test,) = parse_tests(["unique"], "staging.orders", "t.yml", column="id")
+    merged = Facts(merged_by=("id",))
+    (by_merge,) = run_tests(connection, "staging.orders", [test], "staging.orders", "fresh", merged)
+    assert (by_merge.status, by_merge.failures) == ("pass", 0)
+    assert "holds by construction" in by_merge.query
+    # Any other key, or a full run (no new rows), is counted in the table.
+    other = Facts(merged_by=("customer",))
+    (counted,) = run_tests(connection, "staging.orders", [test], "staging.orders", "fresh", other)
+    (full,) = run_tests(connection, "staging.orders", [test], "staging.orders", None, merged)
+    assert (counted.status, full.status) == ("fail", "fail")
+
+
+def test_freshness_passes_on_fresh_new_rows_and_otherwise_checks_the_whole_table() -> None:
+    connection = duckdb.connect()
+    connection.execute("CREATE SCHEMA staging")
+    connection.execute(
+        "CREATE VIEW staging.orders AS SELECT * FROM (VALUES (now() - INTERVAL 1 HOUR), "
+        "(now() - INTERVAL 30 DAY)) AS v(seen)"
+    )
+    connection.execute("CREATE TABLE fresh AS SELECT now() - INTERVAL 1 HOUR AS seen")
+    connection.execute("CREATE TABLE stale AS SELECT now() - INTERVAL 30 DAY AS seen")
+    (test,) = parse_tests(
+        [{"freshness": {"column": "seen", "max_age": "1d"}}], "staging.orders", "t.yml"
+    )
+    (by_new,) = run_tests(connection, "staging.orders", [test], "staging.orders", "fresh")
+    (by_table,) = run_tests(connection, "staging.orders", [test], "staging.orders", "stale")
+    assert (by_new.status, by_table.status) == ("pass", "pass")
+    assert "FROM fresh" in by_new.query
+    assert "FROM staging.orders" in by_table.query
+    connection.execute("CREATE OR REPLACE VIEW staging.orders AS SELECT * FROM stale")
+    (old,) = run_tests(connection, "staging.orders", [test], "staging.orders", "stale")
+    assert (old.status, old.failures) == ("fail", 1)

@@ -49,7 +49,7 @@ def deliver(lake: Lake, batch: int, orders: int) -> dict[str, int]:
         table = lake.load(name)
         if table is None:
             raise LookupError(f"{name} does not exist: the project must declare it")
-        table.append(data, snapshot_properties={BATCH_PROPERTY: str(batch)})
+        lake.append(table, data, {BATCH_PROPERTY: str(batch)})
         delivered[name] = data.num_rows
     return delivered
 

@@ -15,6 +15,7 @@ from headwater.lake.lake import local_path as local_path
 from headwater.lake.lake import position_deletes as position_deletes
 from headwater.lake.lake import summary_rows as summary_rows
 from headwater.lake.lake import warehouse_uri as warehouse_uri
+from headwater.lake.transaction import transaction as transaction
 from headwater.lake.types import TYPE_NAMES as TYPE_NAMES
 from headwater.lake.types import arrow_type as arrow_type
 
@@ -34,6 +35,7 @@ __all__ = [
     "local_path",
     "position_deletes",
     "summary_rows",
+    "transaction",
     "warehouse_uri",
     "write_position_deletes",
 ]

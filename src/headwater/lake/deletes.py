@@ -98,6 +98,13 @@ def write_position_deletes(table: Table, data_file_path: str, positions: pa.Arra
     )
 
 
+def file_scoped(delete: DataFile) -> bool:
+    """Does position delete file ``delete`` name rows of a single data file (its ``file_path``
+    bounds are equal, as in the files headwater writes)?"""
+    lower = (delete.lower_bounds or {}).get(FILE_PATH_ID)
+    return lower is not None and lower == (delete.upper_bounds or {}).get(FILE_PATH_ID)
+
+
 def _summary(verb: str, files: Iterable[DataFile]) -> dict[str, str]:
     """Snapshot summary counts (``verb``: added or removed) for delete files, which
     PyIceberg's collector leaves out for a producer it does not know; it still adds them to

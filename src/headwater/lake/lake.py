@@ -27,7 +27,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
 from headwater.lake.changes import Changes
-from headwater.lake.deletes import drop_delete_files, live_delete_entries
+from headwater.lake.deletes import drop_delete_files, file_scoped, live_delete_entries
+from headwater.lake.transaction import transaction
 from headwater.lake.types import nullable_schema
 
 CATALOG_NAME = "headwater"
@@ -61,6 +62,12 @@ class TableFiles:
             task.file.record_count - sum(delete.record_count for delete in task.delete_files)
             for task in self.tasks
         )
+
+    @property
+    def exact_rows(self) -> int | None:
+        """`rows` when the metadata makes it exact (every delete file is file-scoped)."""
+        scoped = all(file_scoped(delete) for task in self.tasks for delete in task.delete_files)
+        return self.rows if scoped else None
 
     @property
     def bytes(self) -> int:
@@ -286,18 +293,23 @@ class Lake:
             return
         table.manage_snapshots().set_current_snapshot(snapshot_id=snapshot_id).commit()
 
+    def append(self, table: Table, data: pa.Table, properties: dict[str, str]) -> None:
+        """Add ``data`` to the table in one commit."""
+        with transaction(table) as staged:
+            staged.append(data, snapshot_properties=properties)
+
     def overwrite(self, table: Table, data: pa.Table, properties: dict[str, str]) -> None:
         """Replace the table's rows with ``data`` in one commit."""
         if table.current_snapshot() is None:
             # Nothing to delete: PyIceberg would warn that its delete matched no records.
-            table.append(data, snapshot_properties=properties)
+            self.append(table, data, properties)
             return
         # The delete files refer to the data files being replaced: they go with them.
         delete_files = live_delete_entries(table)
-        with warnings.catch_warnings(), table.transaction() as transaction:
+        with warnings.catch_warnings(), transaction(table) as staged:
             warnings.filterwarnings("ignore", "Delete operation did not match any records")
-            transaction.overwrite(data, snapshot_properties=properties)
-            drop_delete_files(transaction, table, delete_files, properties)
+            staged.overwrite(data, snapshot_properties=properties)
+            drop_delete_files(staged, table, delete_files, properties)
 
     def snapshot_as_of(self, table: Table, when: datetime) -> int | None:
         snapshot = table.snapshot_as_of_timestamp(int(when.timestamp() * 1000))

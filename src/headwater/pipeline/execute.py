@@ -42,7 +42,7 @@ from headwater.lake import (
 from headwater.pipeline.dag import Graph
 from headwater.pipeline.merge import DuplicateKeyError, commit_merge, deletion, plan_merge
 from headwater.pipeline.project import Model, Project
-from headwater.pipeline.quality import blocking, run_tests
+from headwater.pipeline.quality import Facts, blocking, run_tests
 from headwater.pipeline.reading import InputRead, InputRewrittenError, plan_reads
 from headwater.pipeline.scan import WHOLE, register, session
 from headwater.pipeline.state import ModelRunRecord, PipelineState, TestOutcome
@@ -279,7 +279,7 @@ def _write(
     elif materialized == "append":
         operation = "append"
         if result.num_rows:
-            table.append(result, snapshot_properties=properties)
+            lake.append(table, result, properties)
     else:
         operation = "merge"
         keys = list(model.config.unique_key)
@@ -391,7 +391,7 @@ def _attempt(ctx: RunContext, model: Model, outcome: ModelOutcome, notes: list[s
         outcome.lineage_sql = ctx.graph.inline_views(model.name)
         if model.config.materialized == "view":
             connection.execute(f"CREATE OR REPLACE VIEW {model.name} AS {model.sql}")
-            outcome.tests = _test(ctx, connection, model, reads, new_rows=None)
+            outcome.tests = _test(ctx, connection, model, reads, None, Facts())
             _raise_if_blocked(outcome)
             return
         with_this = model.python is not None and not full and table is not None
@@ -405,10 +405,14 @@ def _attempt(ctx: RunContext, model: Model, outcome: ModelOutcome, notes: list[s
         record.snapshot_after = output.snapshot_id
         register(connection, model.name, output.files)
         new_rows = None
+        merged_by: tuple[str, ...] = ()
         if record.mode == "incremental":
             connection.register("hw_new_rows", written_rows)
             new_rows = "hw_new_rows"
-        outcome.tests = _test(ctx, connection, model, reads, new_rows)
+            if output.operation == "merge":
+                merged_by = tuple(model.config.unique_key)
+        facts = Facts(rows=output.files.exact_rows, merged_by=merged_by)
+        outcome.tests = _test(ctx, connection, model, reads, new_rows, facts)
         connection.unregister("hw_new_rows")
         fault_point("after-tests", model)
         if blocking(outcome.tests):
@@ -463,6 +467,7 @@ def _test(
     model: Model,
     reads: list[InputRead],
     new_rows: str | None,
+    facts: Facts,
 ) -> list[TestOutcome]:
     # What the tests read besides the model is registered whole, at its current snapshot, in
     # a list of its own: those reads are not the model's inputs (no watermark, no lineage).
@@ -471,7 +476,7 @@ def _test(
         # A table that does not exist yet makes the test's query fail, and say so.
         with contextlib.suppress(ModelFailedError):
             _register_input(connection, ctx, name, test_reads)
-    return run_tests(connection, model.name, model.tests, model.name, new_rows)
+    return run_tests(connection, model.name, model.tests, model.name, new_rows, facts)
 
 
 def _raise_if_blocked(outcome: ModelOutcome) -> None:

@@ -21,7 +21,7 @@ import duckdb
 import pyarrow as pa
 from pyiceberg.table import Table
 
-from headwater.lake import add_delete_files, write_position_deletes
+from headwater.lake import add_delete_files, transaction, write_position_deletes
 from headwater.pipeline.scan import FILE_COLUMN, POSITION_COLUMN
 from headwater.pipeline.sqltext import identifier
 
@@ -176,7 +176,7 @@ def commit_merge(table: Table, plan: MergePlan, properties: dict[str, str]) -> N
     if not plan.rows:
         return
     by_file = plan.positions.group_by(FILE_COLUMN).aggregate([(POSITION_COLUMN, "list")])
-    with table.transaction() as transaction:
+    with transaction(table) as staged:
         delete_files = [
             write_position_deletes(table, path, pa.array(positions, pa.int64()))
             for path, positions in zip(
@@ -186,7 +186,7 @@ def commit_merge(table: Table, plan: MergePlan, properties: dict[str, str]) -> N
             )
         ]
         if delete_files:
-            add_delete_files(transaction, table, delete_files, properties)
+            add_delete_files(staged, table, delete_files, properties)
         written = plan.written
         if written.num_rows:
-            transaction.append(written, snapshot_properties=properties)
+            staged.append(written, snapshot_properties=properties)
