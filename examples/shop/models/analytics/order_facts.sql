@@ -6,18 +6,20 @@
 -- New orders only (incremental_on), joined to the whole current entity table. An order is
 -- linked by its account (customer_id), else by its email, else by its phone, so that guest
 -- checkouts and walk-ins of known customers are found through their contact details.
+-- Only the contacts of the orders being linked are grouped: on an incremental run that is a few
+-- thousand entities, not all of them.
 WITH by_email AS (
     -- All customers sharing an email are one cluster, so min() only picks a representative.
     SELECT email, min(customer_id) AS customer_id, min(customer_key) AS customer_key
     FROM semantic.customer_entities
-    WHERE email IS NOT NULL
+    WHERE email IN (SELECT email FROM staging.stg_orders)
     GROUP BY email
 ),
 
 by_phone AS (
     SELECT phone, min(customer_id) AS customer_id, min(customer_key) AS customer_key
     FROM semantic.customer_entities
-    WHERE phone IS NOT NULL
+    WHERE phone IN (SELECT phone FROM staging.stg_orders)
     GROUP BY phone
 )
 
