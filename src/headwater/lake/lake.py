@@ -21,8 +21,9 @@ from pyiceberg.catalog import Catalog
 from pyiceberg.catalog.sql import IcebergTables, SqlCatalog
 from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError
 from pyiceberg.manifest import DataFileContent, FileFormat
-from pyiceberg.table import FileScanTask, Table
+from pyiceberg.table import CommitTableResponse, FileScanTask, Table
 from pyiceberg.table.metadata import TableMetadata
+from pyiceberg.table.update import TableRequirement, TableUpdate
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
@@ -138,8 +139,9 @@ class _Catalog(SqlCatalog):
     A metadata file is never changed once written (a commit writes a new one), so its parsed
     form can be shared by every `Table` loaded from it; each load still asks the database
     which file is current. Loading is what every model run does for each of its inputs, and a
-    table's metadata file grows with its history. If PyIceberg stops calling this hook, loads
-    are merely slower.
+    table's metadata file grows with its history. A commit remembers the metadata it wrote, so
+    the next load of that table parses nothing either. If PyIceberg stops calling these hooks,
+    loads are merely slower.
     """
 
     def __init__(self, name: str, **properties: str) -> None:
@@ -158,10 +160,7 @@ class _Catalog(SqlCatalog):
             or not orm_table.table_name
         ):
             table = super()._convert_orm_to_iceberg(orm_table)
-            with self._parsed_lock:
-                if len(self._parsed) >= PLANNED_SNAPSHOTS:
-                    del self._parsed[next(iter(self._parsed))]  # the oldest
-                self._parsed[table.metadata_location] = table.metadata
+            self._remember(table.metadata_location, table.metadata)
             return table
         return Table(
             identifier=(
@@ -173,6 +172,24 @@ class _Catalog(SqlCatalog):
             io=self._load_file_io(metadata.properties, location),
             catalog=self,
         )
+
+
+    def _remember(self, location: str, metadata: TableMetadata) -> None:
+        with self._parsed_lock:
+            if len(self._parsed) >= PLANNED_SNAPSHOTS:
+                del self._parsed[next(iter(self._parsed))]  # the oldest
+            self._parsed[location] = metadata
+
+    def commit_table(
+        self,
+        table: Table,
+        requirements: tuple[TableRequirement, ...],
+        updates: tuple[TableUpdate, ...],
+    ) -> CommitTableResponse:
+        # The metadata just written is what the next load of the table would parse.
+        response = super().commit_table(table, requirements, updates)
+        self._remember(response.metadata_location, response.metadata)
+        return response
 
 
 class Lake:
