@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import attr
 import pytest
 from openlineage.client.event_v2 import RunState
 from openlineage.client.serde import Serde
@@ -203,3 +204,49 @@ def test_a_transient_failure_that_persists_is_counted_after_the_retries(
     result = run_project(project_dir, database, lake)
     assert (result.status, result.undelivered_events) == ("COMPLETED", EVENTS_PER_RUN)
     assert attempts == [EVENTS_PER_RUN] * emit.WRITE_ATTEMPTS
+
+
+def test_events_become_the_dicts_the_clients_serde_makes(
+    project_dir: Path, database: Database, lake: Lake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    events: list[Any] = []
+    emit_event = LocalStoreTransport.emit
+
+    def keep(transport: LocalStoreTransport, event: Any) -> None:
+        events.append(event)
+        emit_event(transport, event)
+
+    monkeypatch.setattr(LocalStoreTransport, "emit", keep)
+    assert run_project(project_dir, database, lake).status == "COMPLETED"
+    assert len(events) == EVENTS_PER_RUN
+    for event in events:
+        assert emit.event_dict(event) == Serde.to_dict(event)
+
+
+@attr.define
+class _Facet:
+    value: Any
+
+
+def test_event_dicts_drop_nones_and_empty_objects_in_lists_as_serde_does() -> None:
+    when = datetime(2026, 12, 1, tzinfo=UTC)
+    facet = _Facet(
+        {
+            "state": RunState.COMPLETE,
+            "when": when,
+            "id": uuid.UUID(int=7),
+            "gone": None,
+            "empty": {},
+            "items": [None, {}, {"a": None}, (1, None), "x", [], _Facet(None)],
+        }
+    )
+    assert emit.event_dict(facet) == Serde.to_dict(facet)
+    assert emit.event_dict(facet) == {
+        "value": {
+            "state": "COMPLETE",
+            "when": when.isoformat(),
+            "id": str(uuid.UUID(int=7)),
+            "empty": {},
+            "items": [[1], "x", []],
+        }
+    }

@@ -28,13 +28,15 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from enum import Enum
 from functools import cache, cached_property
 from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
+import attr
 import pyarrow as pa
 from openlineage.client import OpenLineageClient
 from openlineage.client.event_v2 import (
@@ -62,7 +64,6 @@ from openlineage.client.facet_v2 import (
     storage_dataset,
     symlinks_dataset,
 )
-from openlineage.client.serde import Serde
 from openlineage.client.transport import Transport
 
 from headwater import __version__
@@ -130,7 +131,7 @@ class LocalStoreTransport(Transport):
         from headwater.lineage import validate_event
 
         # Validated now, so that an invalid event is refused alone, with the emit that sent it.
-        self._pending.append(validate_event(Serde.to_dict(event)))
+        self._pending.append(validate_event(event_dict(event)))
 
     def flush(self) -> int:
         """Store the queued events, in order; returns how many could not be stored.
@@ -163,6 +164,39 @@ class LocalStoreTransport(Transport):
         if batch:
             log.warning("OpenLineage events not stored after %d attempts", WRITE_ATTEMPTS)
         return refused + len(batch)
+
+
+def event_dict(value: Any) -> Any:
+    """What the client's ``Serde.to_dict`` makes of an event, in one pass instead of two.
+
+    Serde copies the whole event into dicts (``attr.asdict``), then copies that again without
+    the None values and with enums, dates and UUIDs as strings; for the events of one pipeline
+    run that was a fifth of the lineage thread's CPU. Same rules: None values are left out of
+    objects and lists, and so are empty objects in lists.
+    """
+    if isinstance(value, Enum):
+        return value.value
+    if value is None or isinstance(value, str | int | float):
+        return value
+    if attr.has(type(value)):
+        fields = attr.fields(type(value))
+        return _without_nones({f.name: event_dict(getattr(value, f.name)) for f in fields})
+    if isinstance(value, dict):
+        return _without_nones({key: event_dict(item) for key, item in value.items()})
+    if isinstance(value, list | tuple | set | frozenset):
+        items = (event_dict(item) for item in value if item is not None)
+        return [item for item in items if item is not None and item != {}]
+    if isinstance(value, date):  # datetime included
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if type(value).__name__ == "int64":  # numpy's, as Serde converts it
+        return int(value)
+    return value
+
+
+def _without_nones(values: dict[Any, Any]) -> dict[Any, Any]:
+    return {key: item for key, item in values.items() if item is not None}
 
 
 def make_client(database: Database, actor: str) -> OpenLineageClient:
