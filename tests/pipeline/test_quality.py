@@ -272,3 +272,19 @@ def test_freshness_passes_on_fresh_new_rows_and_otherwise_checks_the_whole_table
     connection.execute("CREATE OR REPLACE VIEW staging.orders AS SELECT * FROM stale")
     (old,) = run_tests(connection, "staging.orders", [test], "staging.orders", "stale")
     assert (old.status, old.failures) == ("fail", 1)
+
+
+def test_a_run_that_wrote_no_rows_has_no_new_rows_to_check() -> None:
+    connection = _orders_connection()  # no "fresh" relation: a query of it would fail
+    tests = [
+        *parse_tests(["not_null", "unique"], "staging.orders", "t.yml", column="id"),
+        *parse_tests([{"row_count": {"min": 5}}], "staging.orders", "t.yml"),
+    ]
+    nothing = Facts(written=0)
+    results = run_tests(connection, "staging.orders", tests, "staging.orders", "fresh", nothing)
+    assert [(r.name, r.status) for r in results] == [
+        ("not_null(id)", "pass"),
+        ("unique(id)", "pass"),
+        ("row_count", "fail"),  # the table itself is still checked: it has 4 rows
+    ]
+    assert all(r.query.startswith("-- no rows written") for r in results[:2])

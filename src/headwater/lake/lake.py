@@ -173,7 +173,6 @@ class _Catalog(SqlCatalog):
             catalog=self,
         )
 
-
     def _remember(self, location: str, metadata: TableMetadata) -> None:
         with self._parsed_lock:
             if len(self._parsed) >= PLANNED_SNAPSHOTS:
