@@ -41,6 +41,22 @@ REFERENCE = Path(
 )
 
 
+@pytest.fixture(autouse=True)
+def _openlineage_environment() -> Iterator[None]:
+    """Leave the OpenLineage variables as the test found them.
+
+    The client itself writes some: given ``OPENLINEAGE_URL`` it adds
+    ``OPENLINEAGE__TRANSPORT__TRANSPORTS__DEFAULT_HTTP__*`` aliases to ``os.environ``, which
+    monkeypatch does not know to remove, so every later test in the process would find a
+    user-configured client (and emit nothing into the local store)."""
+    before = {k: v for k, v in os.environ.items() if k.startswith("OPENLINEAGE")}
+    yield
+    for key in [k for k in os.environ if k.startswith("OPENLINEAGE")]:
+        if key not in before:
+            del os.environ[key]
+    os.environ.update(before)
+
+
 def _pg_available() -> str | None:
     try:
         engine = create_engine(PG_URL, connect_args={"connect_timeout": 3})
