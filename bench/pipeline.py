@@ -33,7 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -1144,41 +1144,42 @@ def print_summary(report: dict[str, Any]) -> None:
                     else "-"
                 ),
             )
+
+    def kind_row(label: str, kind: str, cell: Callable[[dict[str, Any]], str]) -> None:
+        """A row of one kind of run (``cell`` gets its summary), "-" where it did not run."""
+        row(f"{label}, {kind.replace('_', ' ')}", lambda r: cell(r[kind]) if r.get(kind) else "-")
+
     for kind in ("full_refresh", "incremental"):
-        row(
-            f"lineage overhead, {kind.replace('_', ' ')}",
-            lambda r, k=kind: (
-                f"{r[k]['lineage_overhead_pct']:+.1f} % (pairs "
-                f"{r[k]['paired_overhead_pct']['min']:+.1f}..{r[k]['paired_overhead_pct']['max']:+.1f})"
-                if r.get(k)
-                else "-"
+        kind_row(
+            "lineage overhead",
+            kind,
+            lambda k: (
+                f"{k['lineage_overhead_pct']:+.1f} % (pairs "
+                f"{k['paired_overhead_pct']['min']:+.1f}..{k['paired_overhead_pct']['max']:+.1f})"
             ),
         )
-        row(
-            f"CPU s lineage on / off, {kind.replace('_', ' ')}",
-            lambda r, k=kind: (
-                f"{r[k]['cpu_s']['enabled_median']:.1f} / {r[k]['cpu_s']['disabled_median']:.1f}"
-                f" ({r[k]['cpu_s']['overhead_pct']:+.1f} %)"
-                if r.get(k)
-                else "-"
+        kind_row(
+            "CPU s lineage on / off",
+            kind,
+            lambda k: (
+                f"{k['cpu_s']['enabled_median']:.1f} / {k['cpu_s']['disabled_median']:.1f}"
+                f" ({k['cpu_s']['overhead_pct']:+.1f} %)"
             ),
         )
-        row(
-            f"lineage threads' CPU, {kind.replace('_', ' ')}",
-            lambda r, k=kind: (
-                f"{r[k]['lineage_cpu']['median_s']:.2f} s"
-                f" ({r[k]['lineage_cpu']['median_share_of_run_cpu_pct']:.1f} % of the run's CPU)"
-                if r.get(k)
-                else "-"
+        kind_row(
+            "lineage threads' CPU",
+            kind,
+            lambda k: (
+                f"{k['lineage_cpu']['median_s']:.2f} s"
+                f" ({k['lineage_cpu']['median_share_of_run_cpu_pct']:.1f} % of the run's CPU)"
             ),
         )
-        row(
-            f"peak RSS, {kind.replace('_', ' ')} (ru_maxrss / VmHWM)",
-            lambda r, k=kind: (
-                f"{r[k]['peak_rss_kib']['max_ru_maxrss'] / 1024:,.0f} / "
-                f"{r[k]['peak_rss_kib']['max_vm_hwm'] / 1024:,.0f} MiB"
-                if r.get(k)
-                else "-"
+        kind_row(
+            "peak RSS",
+            kind,
+            lambda k: (
+                f"{k['peak_rss_kib']['max_ru_maxrss'] / 1024:,.0f} / "
+                f"{k['peak_rss_kib']['max_vm_hwm'] / 1024:,.0f} MiB (ru_maxrss / VmHWM)"
             ),
         )
     baseline = report.get("baseline")

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import pyarrow as pa
 import pytest
-from pyiceberg.table import Table
+from pyiceberg.manifest import DataFile
+from pyiceberg.table import FileScanTask, Table
 
-from headwater.lake import Lake, add_delete_files, summary_rows, write_position_deletes
+from headwater.lake import Lake, TableFiles, add_delete_files, summary_rows, write_position_deletes
 from headwater.pipeline.scan import FILE_COLUMN, POSITION_COLUMN, connect, register, select_rows
 
 
@@ -81,9 +82,8 @@ def test_deleted_positions_are_gone_for_pyiceberg_duckdb_and_the_row_count(lake:
     assert sorted(len(task.delete_files) for task in files.tasks) == [1, 1]
 
 
-def test_the_row_count_is_not_exact_with_a_delete_file_that_may_name_several_files(
-    lake: Lake,
-) -> None:
+def _one_row_deleted(lake: Lake) -> tuple[TableFiles, FileScanTask, DataFile]:
+    """The files of a table with one row deleted: the task holding it and its delete file."""
     table = _table_of_two_files(lake)
     row = _positions(lake, table)[0]
     table = _delete(table, {str(row[FILE_COLUMN]): [int(row[POSITION_COLUMN])]})  # type: ignore[call-overload]
@@ -92,6 +92,13 @@ def test_the_row_count_is_not_exact_with_a_delete_file_that_may_name_several_fil
     files = lake.files(table, snapshot.snapshot_id)
     task = next(task for task in files.tasks if task.delete_files)
     (delete,) = task.delete_files
+    return files, task, delete
+
+
+def test_the_row_count_is_not_exact_with_a_delete_file_that_may_name_several_files(
+    lake: Lake,
+) -> None:
+    files, task, delete = _one_row_deleted(lake)
     unscoped = delete.__class__.from_args(
         content=delete.content,
         file_path=delete.file_path,
@@ -156,14 +163,7 @@ def test_a_full_overwrite_removes_the_delete_files_with_their_data_files(lake: L
 
 
 def test_delete_files_of_other_kinds_are_refused(lake: Lake) -> None:
-    table = _table_of_two_files(lake)
-    row = _positions(lake, table)[0]
-    table = _delete(table, {str(row[FILE_COLUMN]): [int(row[POSITION_COLUMN])]})  # type: ignore[call-overload]
-    snapshot = table.current_snapshot()
-    assert snapshot is not None
-    files = lake.files(table, snapshot.snapshot_id)
-    task = next(task for task in files.tasks if task.delete_files)
-    (delete,) = task.delete_files
+    files, task, delete = _one_row_deleted(lake)
     equality = delete.__class__.from_args(
         content=2,  # equality deletes
         file_path=delete.file_path,
