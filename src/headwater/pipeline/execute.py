@@ -411,7 +411,9 @@ def _attempt(ctx: RunContext, model: Model, outcome: ModelOutcome, notes: list[s
             new_rows = "hw_new_rows"
             if output.operation == "merge":
                 merged_by = tuple(model.config.unique_key)
-        facts = Facts(output.files.exact_rows, merged_by, written_rows.num_rows)
+        facts = Facts(
+            rows=output.files.exact_rows, merged_by=merged_by, written=written_rows.num_rows
+        )
         outcome.tests = _test(ctx, connection, model, reads, new_rows, facts)
         connection.unregister("hw_new_rows")
         fault_point("after-tests", model)

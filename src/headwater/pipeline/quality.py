@@ -36,7 +36,7 @@ ROW_LEVEL = frozenset({"not_null", "accepted_values", "relationships", "expressi
 class Facts:
     """What a run knows about the table it tests without reading it."""
 
-    rows: int | None = None  # its row count, from Iceberg metadata (`TableFiles.rows`)
+    rows: int | None = None  # its row count, from Iceberg metadata (`TableFiles.exact_rows`)
     # The unique_key of the incremental merge this run wrote (only then: a full refresh
     # overwrites with whatever the model computed).
     merged_by: tuple[str, ...] = ()
