@@ -605,6 +605,9 @@ class Children:
         env = {
             k: v for k, v in os.environ.items() if not k.startswith(("OPENLINEAGE", "HEADWATER_"))
         }
+        # An installed package has its bytecode; without it every module imported inside the
+        # clock (the lineage side is imported on first use) is compiled from source first.
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         if not lineage:
             env["OPENLINEAGE_DISABLED"] = "true"
         started = time.perf_counter()
