@@ -5,6 +5,9 @@ from __future__ import annotations
 import gc
 import ipaddress
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
 
 import orjson
 from fastapi import Depends, FastAPI, Request
@@ -15,9 +18,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from headwater import __version__, audit, auth, lineage
+from headwater import __version__, audit, auth, ingest, lineage
 from headwater.access_rules import ROUTE_RULES
-from headwater.config import Settings, load_settings
+from headwater.config import DEFAULT_CONFIG_FILE, Settings, load_settings
 from headwater.db import Database, ensure_migrated
 from headwater.errors import ConfigError, HeadwaterError
 from headwater.http_guards import BodyLimit, SecurityHeaders
@@ -39,11 +42,24 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     database = database or Database(settings.resolved_database_url)
     ensure_migrated(database)
     access = auth.AccessControl(rules=ROUTE_RULES, database=database, enabled=settings.auth_enabled)
+    ingest_service = ingest.IngestService(
+        webhook_sources(settings),
+        ingest.InboxWriter(database),
+        max_backlog=settings.ingest_max_backlog,
+        retry_after_s=settings.ingest_retry_after_s,
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        ingest_service.close()  # commits what is queued, then stops the inbox writer
+
     app = FastAPI(
         title="headwater",
         version=__version__,
-        description="OpenLineage ingestion and a Marquez-compatible lineage API.",
+        description="OpenLineage ingestion, a Marquez-compatible lineage API, webhooks.",
         dependencies=[Depends(access)],
+        lifespan=lifespan,
         # Served below as API routes, so that access control sees them like every other.
         docs_url=None,
         redoc_url=None,
@@ -55,8 +71,10 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
         database, max_body_bytes=settings.max_body_bytes, max_nodes=settings.lineage_max_nodes
     )
     app.state.audit = audit.AuditService(database, signing_key(settings))
+    app.state.ingest = ingest_service
     app.include_router(lineage.router)
     app.include_router(audit.router)
+    app.include_router(ingest.router)
 
     @app.get("/openapi.json", include_in_schema=False)
     def openapi() -> Response:
@@ -109,6 +127,32 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
         return error_body(500, f"internal error: {type(exc).__name__}")
 
     return app
+
+
+def _project_folder(settings: Settings) -> Path | None:
+    if settings.project is not None:
+        return settings.project
+    config = Path(DEFAULT_CONFIG_FILE)
+    if config.is_file():
+        import yaml
+
+        try:
+            document = yaml.safe_load(config.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError):
+            return None  # the settings loader has already said what is wrong with it
+        if isinstance(document, dict) and "name" in document:
+            return Path(".")
+    return None
+
+
+def webhook_sources(settings: Settings) -> dict[str, ingest.WebhookSource]:
+    """The webhook sources of the configured (or current) pipeline project; none without one."""
+    folder = _project_folder(settings)
+    if folder is None:
+        return {}
+    from headwater.pipeline import load_project
+
+    return ingest.webhook_sources(load_project(folder))
 
 
 def signing_key(settings: Settings) -> audit.SigningKey:

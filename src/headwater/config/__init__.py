@@ -1,6 +1,7 @@
 """Settings from ``HEADWATER_*`` environment variables and ``headwater.yml``."""
 
+from headwater.config.settings import DEFAULT_CONFIG_FILE as DEFAULT_CONFIG_FILE
 from headwater.config.settings import Settings as Settings
 from headwater.config.settings import load_settings as load_settings
 
-__all__ = ["Settings", "load_settings"]
+__all__ = ["DEFAULT_CONFIG_FILE", "Settings", "load_settings"]

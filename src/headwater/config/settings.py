@@ -79,6 +79,21 @@ class Settings(BaseSettings):
         description="Iceberg warehouse location (a folder or an s3:// URI); default: the "
         "project's `warehouse`, else <home>/warehouse.",
     )
+    project: Path | None = Field(
+        default=None,
+        description="Pipeline project folder whose sources/*.yml `webhook:` blocks the server "
+        "receives at POST /ingest/<source>/<topic>; default: the current folder when its "
+        "headwater.yml is a project's (has a `name`).",
+    )
+    ingest_max_backlog: int = Field(
+        default=100_000,
+        gt=0,
+        description="Deliveries waiting to be landed above which webhooks are answered 503 "
+        "with Retry-After, so the inbox cannot grow without bound.",
+    )
+    ingest_retry_after_s: int = Field(
+        default=5, gt=0, le=3600, description="Retry-After of a 503 under backpressure."
+    )
     cors_origins: list[str] = Field(
         default_factory=list,
         description="Origins allowed to call the API from a browser (CORS), e.g. "

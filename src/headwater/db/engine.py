@@ -1,7 +1,7 @@
 """Engines for the metadata DB, tuned per backend.
 
 SQLite runs in WAL mode with ``synchronous=NORMAL`` (durable across process crashes, one fsync
-per checkpoint), writers queue on a lock file (see `headwater.db.writer_lock`) and writes start
+per checkpoint; ``write(durable=True)`` syncs its own commit), writers queue on a lock file (see `headwater.db.writer_lock`) and writes start
 with ``BEGIN IMMEDIATE``: two writers that both began with a
 read would otherwise deadlock on the lock upgrade, which a busy timeout cannot resolve. Reads
 use a separate engine whose transactions begin deferred, so readers never wait for a writer.
@@ -76,13 +76,25 @@ class Database:
             raise ConfigError("HEADWATER_DATABASE_URL", f"unsupported backend {backend!r}")
 
     @contextmanager
-    def write(self) -> Iterator[Connection]:
+    def write(self, *, durable: bool = False) -> Iterator[Connection]:
+        """A write transaction. ``durable``: on SQLite its commit is synced to disk before it
+        returns (``synchronous=FULL``), so it survives a power cut, not only a process crash;
+        a PostgreSQL commit always is."""
         if self.writer_lock is None:
             with self.write_engine.begin() as connection:
                 yield connection
             return
-        with self.writer_lock.held(), self.write_engine.begin() as connection:
-            yield connection
+        with self.writer_lock.held(), self.write_engine.connect() as connection:
+            raw = connection.connection.driver_connection
+            assert raw is not None  # a checked-out connection always has its driver's
+            if durable:
+                raw.execute("PRAGMA synchronous=FULL")
+            try:
+                with connection.begin():
+                    yield connection
+            finally:
+                if durable:
+                    raw.execute("PRAGMA synchronous=NORMAL")
 
     @contextmanager
     def read(self) -> Iterator[Connection]:

@@ -397,3 +397,63 @@ column_lineage_cache = Table(
     Column("lineage", JSONText, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
 )
+
+# Every verified webhook delivery that matches its topic's declared columns, stored before the
+# sender gets its 2xx. One row per source and event id, so a re-delivery stores nothing.
+# ``batch_id`` is the landing batch that claimed the row (NULL: waiting to be landed).
+ingest_inbox = Table(
+    "ingest_inbox",
+    metadata,
+    Column("seq", BigId, primary_key=True, autoincrement=True),
+    Column("source", String(128), nullable=False),
+    Column("topic", String(128), nullable=False),
+    Column("event_id", String(256), nullable=False),
+    Column("webhook_id", String(256)),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("body", CompressedBytes, nullable=False),
+    Column("batch_id", String(36)),
+    UniqueConstraint("source", "event_id"),
+    Index(None, "batch_id"),
+)
+# The rows waiting to be landed, and only those: the backlog is counted on every few hundred
+# deliveries, and the inbox keeps landed rows until retention removes them.
+Index(
+    "ix_ingest_inbox_waiting",
+    ingest_inbox.c.source,
+    ingest_inbox.c.topic,
+    ingest_inbox.c.seq,
+    sqlite_where=ingest_inbox.c.batch_id.is_(None),
+    postgresql_where=ingest_inbox.c.batch_id.is_(None),
+)
+
+# Deliveries that verified but do not match their topic's declared columns, with the reason.
+# A replay re-checks them against the current declaration and moves those that now match into
+# the inbox (``replayed_seq``); the rest keep their row and get the new reason.
+ingest_dead_letters = Table(
+    "ingest_dead_letters",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("source", String(128), nullable=False),
+    Column("topic", String(128), nullable=False),
+    Column("event_id", String(256), nullable=False),
+    Column("webhook_id", String(256)),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("body", CompressedBytes, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("replayed_at", UTCDateTime),
+    Column("replayed_seq", BigInteger),
+    UniqueConstraint("source", "event_id"),
+    Index(None, "source", "replayed_at"),
+)
+
+# What the receiver counted but did not store: deliveries refused for a bad signature, bad
+# bodies, duplicates and answers of 503 under backpressure. Summed in memory and added here by
+# the inbox writer about once a second, so a flood of bad requests does not become writes.
+ingest_counters = Table(
+    "ingest_counters",
+    metadata,
+    Column("source", String(128), primary_key=True),
+    Column("topic", String(128), primary_key=True),
+    Column("counter", String(32), primary_key=True),
+    Column("value", BigInteger, nullable=False),
+)

@@ -65,6 +65,17 @@ class SourceTable:
         return "raw"
 
 
+@dataclass(frozen=True, slots=True)
+class WebhookDeclaration:
+    """A source file's ``webhook:`` block, as written: `headwater.ingest` checks and uses it
+    (the pipeline only needs the tables it declares)."""
+
+    source: str  # the file's stem: deliveries are posted to /ingest/<source>/<topic>
+    settings: Mapping[str, Any]
+    path: Path
+    tables: tuple[str, ...]  # raw.<table> names of the file
+
+
 PythonModel = Callable[[Mapping[str, Any]], Any]
 
 
@@ -95,6 +106,7 @@ class Project:
     sources: dict[str, SourceTable]
     models: dict[str, Model]
     settings: dict[str, Any] = field(default_factory=dict)
+    webhooks: dict[str, WebhookDeclaration] = field(default_factory=dict)
 
     def relative(self, path: Path) -> str:
         try:
@@ -241,15 +253,26 @@ def _load_python(path: Path, where: str) -> tuple[PythonModel, dict[str, Any], t
     return function, _mapping(getattr(module, "CONFIG", {}), f"{where}: CONFIG"), inputs
 
 
-def _sources(root: Path) -> dict[str, SourceTable]:
+def _sources(root: Path) -> tuple[dict[str, SourceTable], dict[str, WebhookDeclaration]]:
     sources: dict[str, SourceTable] = {}
+    webhooks: dict[str, WebhookDeclaration] = {}
     for path in sorted((root / "sources").glob("*.yml")):
         where = _label(path, root)
         document = _mapping(_yaml(path, root), where)
-        unknown = set(document) - {"tables", "description"}
+        unknown = set(document) - {"tables", "description", "webhook"}
         if unknown:
-            raise ProjectError(f"{where}: unknown key {sorted(unknown)[0]!r}; known: tables")
-        for table, spec in _mapping(document.get("tables"), f"{where}: tables").items():
+            raise ProjectError(
+                f"{where}: unknown key {sorted(unknown)[0]!r}; known: description, tables, webhook"
+            )
+        tables = _mapping(document.get("tables"), f"{where}: tables")
+        if "webhook" in document:
+            webhooks[path.stem] = WebhookDeclaration(
+                source=path.stem,
+                settings=_mapping(document["webhook"], f"{where}: webhook"),
+                path=path,
+                tables=tuple(f"raw.{table}" for table in tables),
+            )
+        for table, spec in tables.items():
             key = f"{where}: tables.{table}"
             if not isinstance(table, str) or not _NAME.fullmatch(table):
                 raise ProjectError(f"{key}: table names are lower-case letters, digits and _")
@@ -272,7 +295,7 @@ def _sources(root: Path) -> dict[str, SourceTable]:
                 description=str(spec.get("description", "")),
                 tests=parse_tests(spec.get("tests"), name, f"{key}.tests"),
             )
-    return sources
+    return sources, webhooks
 
 
 def _models(root: Path, defaults: ModelConfig) -> dict[str, Model]:
@@ -387,6 +410,7 @@ def load_project(root: Path) -> Project:
         ModelConfig(),
     )
     models = _attach_tests(root, _models(root, defaults))
+    sources, webhooks = _sources(root)
     return Project(
         root=root,
         name=name,
@@ -394,7 +418,8 @@ def load_project(root: Path) -> Project:
         warehouse=warehouse,
         threads=_int(document.get("threads", 2), f"{PROJECT_FILE}: threads", 1, 64),
         retries=_int(document.get("retries", 2), f"{PROJECT_FILE}: retries", 0, 10),
-        sources=_sources(root),
+        sources=sources,
         models=models,
         settings=_mapping(document.get("settings"), f"{PROJECT_FILE}: settings"),
+        webhooks=webhooks,
     )

@@ -1,0 +1,79 @@
+"""The webhook inbox, its dead letters and the receiver's counters.
+
+Revision ID: 0005
+Revises: 0004
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0005"
+down_revision = "0004"
+branch_labels = None
+depends_on = None
+
+_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+def upgrade() -> None:
+    op.create_table(
+        "ingest_inbox",
+        sa.Column("seq", _ID, autoincrement=True, nullable=False),
+        sa.Column("source", sa.String(length=128), nullable=False),
+        sa.Column("topic", sa.String(length=128), nullable=False),
+        sa.Column("event_id", sa.String(length=256), nullable=False),
+        sa.Column("webhook_id", sa.String(length=256), nullable=True),
+        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("body", sa.LargeBinary(), nullable=False),
+        sa.Column("batch_id", sa.String(length=36), nullable=True),
+        sa.PrimaryKeyConstraint("seq", name=op.f("pk_ingest_inbox")),
+        sa.UniqueConstraint("source", "event_id", name=op.f("uq_ingest_inbox_source_event_id")),
+    )
+    op.create_index(op.f("ix_ingest_inbox_batch_id"), "ingest_inbox", ["batch_id"])
+    waiting = sa.text("batch_id IS NULL")
+    op.create_index(
+        "ix_ingest_inbox_waiting",
+        "ingest_inbox",
+        ["source", "topic", "seq"],
+        sqlite_where=waiting,
+        postgresql_where=waiting,
+    )
+    op.create_table(
+        "ingest_dead_letters",
+        sa.Column("id", _ID, autoincrement=True, nullable=False),
+        sa.Column("source", sa.String(length=128), nullable=False),
+        sa.Column("topic", sa.String(length=128), nullable=False),
+        sa.Column("event_id", sa.String(length=256), nullable=False),
+        sa.Column("webhook_id", sa.String(length=256), nullable=True),
+        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("body", sa.LargeBinary(), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("replayed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("replayed_seq", sa.BigInteger(), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_ingest_dead_letters")),
+        sa.UniqueConstraint(
+            "source", "event_id", name=op.f("uq_ingest_dead_letters_source_event_id")
+        ),
+    )
+    op.create_index(
+        op.f("ix_ingest_dead_letters_source_replayed_at"),
+        "ingest_dead_letters",
+        ["source", "replayed_at"],
+    )
+    op.create_table(
+        "ingest_counters",
+        sa.Column("source", sa.String(length=128), nullable=False),
+        sa.Column("topic", sa.String(length=128), nullable=False),
+        sa.Column("counter", sa.String(length=32), nullable=False),
+        sa.Column("value", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("source", "topic", "counter", name=op.f("pk_ingest_counters")),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("ingest_counters")
+    op.drop_index(op.f("ix_ingest_dead_letters_source_replayed_at"), "ingest_dead_letters")
+    op.drop_table("ingest_dead_letters")
+    op.drop_index("ix_ingest_inbox_waiting", "ingest_inbox")
+    op.drop_index(op.f("ix_ingest_inbox_batch_id"), "ingest_inbox")
+    op.drop_table("ingest_inbox")
