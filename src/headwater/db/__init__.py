@@ -6,6 +6,7 @@ from headwater.db.migrate import current_revision as current_revision
 from headwater.db.migrate import ensure_migrated as ensure_migrated
 from headwater.db.migrate import head_revision as head_revision
 from headwater.db.migrate import upgrade as upgrade
+from headwater.db.named_lock import named_lock as named_lock
 from headwater.db.pairs import only_pairs as only_pairs
 from headwater.db.pairs import pair_in as pair_in
 from headwater.db.roles import app_role_statements as app_role_statements
@@ -19,6 +20,7 @@ __all__ = [
     "ensure_migrated",
     "insert_for",
     "insert_ignore",
+    "named_lock",
     "only_pairs",
     "pair_in",
     "schema",

@@ -10,6 +10,7 @@ from headwater.lake.deletes import write_position_deletes as write_position_dele
 from headwater.lake.lake import Lake as Lake
 from headwater.lake.lake import SchemaConflictError as SchemaConflictError
 from headwater.lake.lake import TableFiles as TableFiles
+from headwater.lake.lake import dataset_id as dataset_id
 from headwater.lake.lake import iceberg_compatible as iceberg_compatible
 from headwater.lake.lake import local_path as local_path
 from headwater.lake.lake import position_deletes as position_deletes
@@ -31,6 +32,7 @@ __all__ = [
     "add_delete_files",
     "arrow_type",
     "changes_since",
+    "dataset_id",
     "iceberg_compatible",
     "local_path",
     "position_deletes",

@@ -83,6 +83,15 @@ def warehouse_uri(location: str | Path) -> str:
     return Path(text).expanduser().resolve().as_uri()
 
 
+def dataset_id(location: str) -> tuple[str, str]:
+    """OpenLineage (namespace, name) of a table at ``location``: the storage's scheme and
+    authority, and the path (OpenLineage's naming for Iceberg tables by location)."""
+    parsed = urlparse(location)
+    if parsed.scheme in ("", "file"):
+        return "file", parsed.path
+    return f"{parsed.scheme}://{parsed.netloc}", parsed.path.lstrip("/")
+
+
 def catalog_uri(database_url: str) -> str:
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":

@@ -34,7 +34,6 @@ from functools import cache, cached_property
 from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlparse
 
 import attr
 import pyarrow as pa
@@ -68,6 +67,7 @@ from openlineage.client.transport import Transport
 
 from headwater import __version__
 from headwater.db import Database
+from headwater.lake import dataset_id
 from headwater.pipeline.execute import Emitter, ModelOutcome
 from headwater.pipeline.project import Model, Project
 from headwater.pipeline.state import TestOutcome
@@ -89,14 +89,6 @@ def _version(package: str) -> str:
     """An installed package's version; cached, as the lookup reads package metadata from disk
     (a quarter of a second per pipeline run when done for every event)."""
     return version(package)
-
-
-def dataset_id(location: str) -> tuple[str, str]:
-    """OpenLineage (namespace, name) of a table at ``location``."""
-    parsed = urlparse(location)
-    if parsed.scheme in ("", "file"):
-        return "file", parsed.path
-    return f"{parsed.scheme}://{parsed.netloc}", parsed.path.lstrip("/")
 
 
 def user_configured() -> bool:
