@@ -192,6 +192,7 @@ ICEBERG_TABLE = "pyiceberg/table/__init__.py"
 ICEBERG_IO = "pyiceberg/io/pyarrow.py"
 MERGE = "headwater/pipeline/merge.py"
 EMIT = "headwater/pipeline/emit.py"
+CLIENT = "headwater/lineage/client.py"  # the local store transport
 PROFILE_ROWS: tuple[ProfileRow, ...] = (
     ("run_model: all model work, both threads", EXECUTE, ("run_model",), 0, False),
     ("reconcile (catalog load, state lookup)", EXECUTE, ("reconcile",), 1, False),
@@ -265,9 +266,9 @@ PROFILE_ROWS: tuple[ProfileRow, ...] = (
     ),
     ("pipeline events (_pipeline_event)", EMIT, ("_pipeline_event",), 1, False),
     ("OpenLineageClient.emit", "openlineage/client/client.py", ("emit",), 1, False),
-    ("serialized and validated (transport.emit)", EMIT, ("emit",), 2, False),
+    ("serialized and validated (transport.emit)", CLIENT, ("emit",), 2, False),
     # Stored in batches (one transaction each) by the lineage thread, its timer or close.
-    ("lineage store: batches written (flush)", EMIT, ("flush",), 0, False),
+    ("lineage store: batches written (flush)", CLIENT, ("flush",), 0, False),
     ("main thread waits for the lineage thread (close)", EMIT, ("close",), 0, False),
     ("build_graph (main thread)", "headwater/pipeline/dag.py", ("build_graph",), 0, False),
     ("Parquet data files written", ICEBERG_IO, ("write_data_file",), 0, True),
@@ -409,8 +410,8 @@ def child_run(spec: dict[str, Any]) -> dict[str, Any]:
 
     from headwater.db import Database
     from headwater.lake import Lake
+    from headwater.lineage.client import user_configured
     from headwater.pipeline import load_project, run_pipeline
-    from headwater.pipeline.emit import user_configured
 
     project = load_project(PROJECT_DIR)
     database = Database(spec["url"])
@@ -1069,6 +1070,8 @@ def code_hash() -> str:
     digest = hashlib.sha256()
     files = sorted([*(ROOT / "src" / "headwater").rglob("*.py"), *PROJECT_DIR.rglob("*.*")])
     for path in files:
+        if "__pycache__" in path.parts:  # bytecode the runs themselves write
+            continue
         digest.update(str(path.relative_to(ROOT)).encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]

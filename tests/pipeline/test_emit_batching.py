@@ -25,10 +25,11 @@ from sqlalchemy import select
 from headwater.db import Database
 from headwater.db.schema import lineage_events
 from headwater.lake import Lake
-from headwater.lineage import LineageEvent, LineageWriter
+from headwater.lineage import LineageEvent, LineageWriter, client
 from headwater.lineage.apply import EventOutcome
+from headwater.lineage.client import LocalStoreTransport, make_client
 from headwater.pipeline import emit, load_project
-from headwater.pipeline.emit import LineageEmitter, LocalStoreTransport, make_client
+from headwater.pipeline.emit import LineageEmitter
 from tests.pipeline.projects import (
     delivered_project,
     run_project,
@@ -203,7 +204,7 @@ def test_a_transient_failure_that_persists_is_counted_after_the_retries(
     monkeypatch.setattr(LineageWriter, "write_batch", locked)
     result = run_project(project_dir, database, lake)
     assert (result.status, result.undelivered_events) == ("COMPLETED", EVENTS_PER_RUN)
-    assert attempts == [EVENTS_PER_RUN] * emit.WRITE_ATTEMPTS
+    assert attempts == [EVENTS_PER_RUN] * client.WRITE_ATTEMPTS
 
 
 def test_events_become_the_dicts_the_clients_serde_makes(
@@ -220,7 +221,7 @@ def test_events_become_the_dicts_the_clients_serde_makes(
     assert run_project(project_dir, database, lake).status == "COMPLETED"
     assert len(events) == EVENTS_PER_RUN
     for event in events:
-        assert emit.event_dict(event) == Serde.to_dict(event)
+        assert client.event_dict(event) == Serde.to_dict(event)
 
 
 @attr.define
@@ -240,8 +241,8 @@ def test_event_dicts_drop_nones_and_empty_objects_in_lists_as_serde_does() -> No
             "items": [None, {}, {"a": None}, (1, None), "x", [], _Facet(None)],
         }
     )
-    assert emit.event_dict(facet) == Serde.to_dict(facet)
-    assert emit.event_dict(facet) == {
+    assert client.event_dict(facet) == Serde.to_dict(facet)
+    assert client.event_dict(facet) == {
         "value": {
             "state": "COMPLETE",
             "when": when.isoformat(),

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import signal
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +29,7 @@ from tenacity import (
 )
 
 from headwater.audit import AuditRecord
+from headwater.faults import fault_point
 from headwater.lake import (
     OPERATION_PROPERTY,
     RUN_PROPERTY,
@@ -51,7 +50,6 @@ PIPELINE_RUN_PROPERTY = "headwater.pipeline-run-id"
 # Crash tests set this to ``<point>@<model>`` (points: before-commit, after-commit,
 # after-tests, after-publish); the process then kills itself there with SIGKILL, as a power
 # cut would (tests/pipeline/test_crash.py).
-FAULT_VARIABLE = "HEADWATER_FAULT_INJECT"
 WATERMARKS_PROPERTY = "headwater.watermarks"
 # A Python model's own table as the previous run left it, on incremental runs (dbt's ``this``).
 THIS = "this"
@@ -109,11 +107,6 @@ class RunContext:
     actor: str
     nominal_time: datetime
     dataset_node: Callable[[str], str]  # table -> audit node "dataset:<ns>:<name>"
-
-
-def fault_point(name: str, model: Model) -> None:
-    if os.environ.get(FAULT_VARIABLE) == f"{name}@{model.name}":
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _register_view_model(
@@ -272,7 +265,7 @@ def _write(
     materialized = model.config.materialized
     written = result.num_rows
     written_rows = result
-    fault_point("before-commit", model)
+    fault_point("before-commit", model.name)
     if full or materialized == "table":
         operation = "overwrite"
         lake.overwrite(table, result, properties)
@@ -304,7 +297,7 @@ def _write(
         written_rows = plan.written
         if plan.deleted.num_rows:
             record.details["rows_deleted"] = plan.deleted.num_rows
-    fault_point("after-commit", model)
+    fault_point("after-commit", model.name)
     table.refresh()
     current = table.current_snapshot()
     snapshot_id = current.snapshot_id if current else None
@@ -416,7 +409,7 @@ def _attempt(ctx: RunContext, model: Model, outcome: ModelOutcome, notes: list[s
         )
         outcome.tests = _test(ctx, connection, model, reads, new_rows, facts)
         connection.unregister("hw_new_rows")
-        fault_point("after-tests", model)
+        fault_point("after-tests", model.name)
         if blocking(outcome.tests):
             written = ctx.lake.load(model.name)
             if written is not None:
@@ -535,7 +528,7 @@ def run_model(ctx: RunContext, model: Model) -> ModelOutcome:
         tests=outcome.tests,
         audit=_audit(ctx, model, outcome, notes) if published or _tests_rolled_back(record) else (),
     )
-    fault_point("after-publish", model)
+    fault_point("after-publish", model.name)
     ctx.emitter.model_end(model, outcome, error)
     return outcome
 

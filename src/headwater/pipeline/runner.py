@@ -17,8 +17,9 @@ from openlineage.client.event_v2 import RunState
 
 from headwater.db import Database
 from headwater.lake import Lake, dataset_id
+from headwater.lineage.client import make_client
 from headwater.pipeline.dag import Graph, build_graph
-from headwater.pipeline.emit import LineageEmitter, make_client
+from headwater.pipeline.emit import LineageEmitter
 from headwater.pipeline.execute import ModelOutcome, RunContext, run_model
 from headwater.pipeline.lock import project_lock
 from headwater.pipeline.project import LAYERS, Project
