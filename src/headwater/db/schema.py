@@ -446,6 +446,24 @@ ingest_dead_letters = Table(
     Index(None, "source", "replayed_at"),
 )
 
+# Landed batches: one Iceberg commit of a topic's deliveries each, with the inbox range it
+# covers. Written after the commit; a lander that died in between is found out by the next one
+# from the snapshot's properties (see headwater.ingest.landing).
+ingest_batches = Table(
+    "ingest_batches",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("batch_id", String(36), nullable=False, unique=True),
+    Column("source", String(128), nullable=False),
+    Column("topic", String(128), nullable=False),
+    Column("rows", BigInteger, nullable=False),
+    Column("first_seq", BigInteger, nullable=False),
+    Column("last_seq", BigInteger, nullable=False),
+    Column("snapshot_id", BigInteger, nullable=False),
+    Column("landed_at", UTCDateTime, nullable=False),
+    Index(None, "source", "topic", "id"),
+)
+
 # What the receiver counted but did not store: deliveries refused for a bad signature, bad
 # bodies, duplicates and answers of 503 under backpressure. Summed in memory and added here by
 # the inbox writer about once a second, so a flood of bad requests does not become writes.

@@ -6,9 +6,14 @@ sources = ingest.webhook_sources(project)          # the project's webhook: bloc
 service = ingest.IngestService(sources, ingest.InboxWriter(database), max_backlog=...)
 """
 
+from headwater.ingest.consumer import ConsumerStats as ConsumerStats
+from headwater.ingest.consumer import consume as consume
+from headwater.ingest.consumer import topics_of as topics_of
 from headwater.ingest.inbox import Delivery as Delivery
 from headwater.ingest.inbox import InboxWriter as InboxWriter
 from headwater.ingest.inbox import Outcome as Outcome
+from headwater.ingest.landing import LandedBatch as LandedBatch
+from headwater.ingest.landing import land_topic as land_topic
 from headwater.ingest.receiver import IngestService as IngestService
 from headwater.ingest.receiver import router as router
 from headwater.ingest.signatures import SCHEMES as SCHEMES
@@ -21,15 +26,20 @@ from headwater.ingest.sources import webhook_sources as webhook_sources
 
 __all__ = [
     "SCHEMES",
+    "ConsumerStats",
     "Delivery",
     "InboxWriter",
     "IngestService",
+    "LandedBatch",
     "Outcome",
     "SignatureError",
     "Topic",
     "WebhookSource",
+    "consume",
+    "land_topic",
     "router",
     "sign",
+    "topics_of",
     "verify",
     "webhook_sources",
 ]

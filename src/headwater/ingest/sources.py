@@ -45,6 +45,7 @@ class Topic:
 @dataclass(frozen=True, slots=True)
 class WebhookSource:
     name: str
+    namespace: str  # the project's OpenLineage namespace: where the ingest jobs are
     scheme: Scheme
     secrets: tuple[str, ...]
     tolerance_s: int
@@ -74,6 +75,8 @@ class _Project(Protocol):
     @property
     def root(self) -> Path: ...
     @property
+    def namespace(self) -> str: ...
+    @property
     def sources(self) -> Mapping[str, _Table]: ...
     @property
     def webhooks(self) -> Mapping[str, _Declaration]: ...
@@ -101,6 +104,7 @@ def _secrets(value: Any, where: str, environ: Mapping[str, str]) -> tuple[str, .
 def webhook_source(
     declaration: _Declaration,
     tables: Mapping[str, _Table],
+    namespace: str,
     where: str,
     environ: Mapping[str, str],
 ) -> WebhookSource:
@@ -137,6 +141,7 @@ def webhook_source(
         raise ConfigError(f"{where}: tables", "a webhook source needs at least one table (topic)")
     return WebhookSource(
         name=declaration.source,
+        namespace=namespace,
         scheme=cast(Scheme, scheme),
         secrets=secrets,
         tolerance_s=tolerance,
@@ -153,5 +158,7 @@ def webhook_sources(
     sources = {}
     for name, declaration in project.webhooks.items():
         where = str(Path(declaration.path).relative_to(project.root))
-        sources[name] = webhook_source(declaration, project.sources, where, environ)
+        sources[name] = webhook_source(
+            declaration, project.sources, project.namespace, where, environ
+        )
     return sources

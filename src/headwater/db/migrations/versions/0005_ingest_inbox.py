@@ -1,4 +1,4 @@
-"""The webhook inbox, its dead letters and the receiver's counters.
+"""The webhook inbox, its dead letters, landed batches and the receiver's counters.
 
 Revision ID: 0005
 Revises: 0004
@@ -61,6 +61,23 @@ def upgrade() -> None:
         ["source", "replayed_at"],
     )
     op.create_table(
+        "ingest_batches",
+        sa.Column("id", _ID, autoincrement=True, nullable=False),
+        sa.Column("batch_id", sa.String(length=36), nullable=False),
+        sa.Column("source", sa.String(length=128), nullable=False),
+        sa.Column("topic", sa.String(length=128), nullable=False),
+        sa.Column("rows", sa.BigInteger(), nullable=False),
+        sa.Column("first_seq", sa.BigInteger(), nullable=False),
+        sa.Column("last_seq", sa.BigInteger(), nullable=False),
+        sa.Column("snapshot_id", sa.BigInteger(), nullable=False),
+        sa.Column("landed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_ingest_batches")),
+        sa.UniqueConstraint("batch_id", name=op.f("uq_ingest_batches_batch_id")),
+    )
+    op.create_index(
+        op.f("ix_ingest_batches_source_topic_id"), "ingest_batches", ["source", "topic", "id"]
+    )
+    op.create_table(
         "ingest_counters",
         sa.Column("source", sa.String(length=128), nullable=False),
         sa.Column("topic", sa.String(length=128), nullable=False),
@@ -72,6 +89,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("ingest_counters")
+    op.drop_index(op.f("ix_ingest_batches_source_topic_id"), "ingest_batches")
+    op.drop_table("ingest_batches")
     op.drop_index(op.f("ix_ingest_dead_letters_source_replayed_at"), "ingest_dead_letters")
     op.drop_table("ingest_dead_letters")
     op.drop_index("ix_ingest_inbox_waiting", "ingest_inbox")

@@ -1,0 +1,325 @@
+"""``headwater ingest``: consume, status, dead-letters, send; and ``headwater up``."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from pathlib import Path
+from types import FrameType
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from headwater.cli.common import (
+    JsonOption,
+    app,
+    cli_actor,
+    console,
+    err_console,
+    fail,
+    migrated_database,
+    print_json,
+    settings_or_exit,
+)
+from headwater.cli.pipeline import ProjectOption, open_lake
+from headwater.errors import BadRequestError, HeadwaterError
+
+ingest_app = typer.Typer(
+    help="Webhooks and pulled sources: land them, see their state, replay dead letters.",
+    no_args_is_help=True,
+)
+app.add_typer(ingest_app, name="ingest")
+
+
+def _sources(project_dir: Path) -> tuple[Any, dict[str, Any]]:
+    from headwater import ingest
+    from headwater.pipeline import load_project
+
+    try:
+        project = load_project(project_dir)
+        return project, ingest.webhook_sources(project)
+    except HeadwaterError as exc:
+        fail(exc)
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    return f"{seconds / 60:.1f}m" if seconds < 3600 else f"{seconds / 3600:.1f}h"
+
+
+@ingest_app.command("consume")
+def consume_command(
+    project_dir: ProjectOption = Path("."),
+    once: Annotated[
+        bool, typer.Option("--once", help="Land everything waiting now, then exit.")
+    ] = False,
+    max_rows: Annotated[
+        int, typer.Option(min=1, max=1_000_000, help="Deliveries per batch (one commit each).")
+    ] = 10_000,
+    max_wait_s: Annotated[
+        float,
+        typer.Option(min=0.0, help="Land a topic once its oldest delivery has waited this long."),
+    ] = 2.0,
+) -> None:
+    """Land inbox deliveries in raw Iceberg tables, exactly once, in micro-batches (size or
+    time, whichever comes first). Runs until interrupted; any number may run at once."""
+    from headwater import ingest
+    from headwater.lineage.client import make_client
+
+    project, sources = _sources(project_dir)
+    settings = settings_or_exit()
+    database = migrated_database(settings)
+    lake = open_lake(settings, project.warehouse)
+    stop = threading.Event()
+
+    def interrupted(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    if not once:
+        signal.signal(signal.SIGTERM, interrupted)
+        signal.signal(signal.SIGINT, interrupted)
+    actor = cli_actor()
+
+    def report(batch: Any) -> None:
+        note = " (recovered)" if batch.recovered else ""
+        console.print(
+            f"landed {batch.rows:,} deliveries of {batch.source}/{batch.topic} in {batch.table}"
+            f" (snapshot {batch.snapshot_id}, inbox {batch.first_seq}-{batch.last_seq}){note}",
+            highlight=False,
+        )
+
+    if not once:
+        topics = ", ".join(f"{s}/{t}" for s, source in sources.items() for t in source.topics)
+        err_console.print(f"consuming {topics or 'no topics'}; Ctrl-C stops", highlight=False)
+    try:
+        stats = ingest.consume(
+            database,
+            lake,
+            ingest.topics_of(sources),
+            actor=actor,
+            client=make_client(database, actor),
+            max_rows=max_rows,
+            max_wait_s=max_wait_s,
+            once=once,
+            stop=stop,
+            on_batch=report,
+        )
+    except HeadwaterError as exc:
+        fail(exc)
+    finally:
+        lake.close()
+        database.dispose()
+    console.print(f"{stats.batches} batch(es), {stats.rows:,} deliveries landed", highlight=False)
+
+
+@ingest_app.command("status")
+def status_command(project_dir: ProjectOption = Path("."), as_json: JsonOption = False) -> None:
+    """Per topic: received, refused, duplicates, dead letters, backlog, landed and lag."""
+    from headwater.ingest.status import ingest_status
+
+    _, sources = _sources(project_dir)
+    database = migrated_database(settings_or_exit())
+    with database.read() as connection:
+        rows = ingest_status(connection, sources)
+    database.dispose()
+    if as_json:
+        print_json([row.as_json() for row in rows])
+        return
+    table = Table(title="headwater ingest status", title_justify="left")
+    columns = (
+        "source/topic",
+        "received",
+        "rejected",
+        "malformed",
+        "duplicates",
+        "dead letters",
+        "backlog",
+        "landed",
+        "last landed",
+        "lag",
+    )
+    for column in columns:
+        table.add_column(column, justify="left" if column == "source/topic" else "right")
+    for row in rows:
+        last = row.last_landed_at.strftime("%Y-%m-%d %H:%M:%S") if row.last_landed_at else "-"
+        counters = row.counters
+        table.add_row(
+            f"{row.source}/{row.topic}",
+            f"{row.received:,}",
+            f"{counters['rejected']:,}",
+            f"{counters['malformed']:,}",
+            f"{counters['duplicates']:,}",
+            f"{row.dead_letters:,}",
+            f"{row.waiting:,}",
+            f"{row.landed:,}",
+            last,
+            _age(row.lag_s),
+        )
+    console.print(table)
+
+
+@ingest_app.command("dead-letters")
+def dead_letters_command(
+    project_dir: ProjectOption = Path("."),
+    source: Annotated[str | None, typer.Option(help="Only this source's.")] = None,
+    replay: Annotated[
+        bool,
+        typer.Option(
+            "--replay",
+            help="Check them against the current declarations: those that match now go to "
+            "the inbox to be landed; the rest stay, with the reason as it is now.",
+        ),
+    ] = False,
+    limit: Annotated[int, typer.Option(min=1, max=100_000)] = 100,
+    as_json: JsonOption = False,
+) -> None:
+    """List the deliveries that verified but broke their topic's declared columns."""
+    from headwater.ingest.status import dead_letters
+    from headwater.ingest.status import replay as replay_letters
+
+    _, sources = _sources(project_dir)
+    database = migrated_database(settings_or_exit())
+    try:
+        if replay:
+            result = replay_letters(database, sources, actor=cli_actor(), source=source)
+            if as_json:
+                print_json({"replayed": result.replayed, "still_dead": result.still_dead})
+            else:
+                console.print(
+                    f"{len(result.replayed)} dead letter(s) moved to the inbox, "
+                    f"{len(result.still_dead)} still do not match",
+                    highlight=False,
+                )
+                for letter_id, reason in list(result.still_dead.items())[:limit]:
+                    console.print(f"  #{letter_id}: {reason}", highlight=False)
+            return
+        with database.read() as connection:
+            letters = dead_letters(connection, source=source, limit=limit)
+    except HeadwaterError as exc:
+        fail(exc)
+    finally:
+        database.dispose()
+    if as_json:
+        print_json([letter.as_json() for letter in letters])
+        return
+    table = Table(title="headwater ingest dead letters", title_justify="left")
+    for column in ("id", "source/topic", "event id", "received", "reason"):
+        table.add_column(column)
+    for letter in letters:
+        table.add_row(
+            str(letter.id),
+            f"{letter.source}/{letter.topic}",
+            letter.event_id,
+            letter.received_at.strftime("%Y-%m-%d %H:%M:%S"),
+            letter.reason,
+        )
+    console.print(table)
+
+
+@ingest_app.command("send")
+def send_command(
+    file: Annotated[Path, typer.Argument(help="The JSON body to send, as the provider would.")],
+    source: Annotated[str, typer.Option(help="The webhook source (its sources/<name>.yml).")],
+    topic: Annotated[str, typer.Option(help="The topic: the table name less <source>_.")],
+    project_dir: ProjectOption = Path("."),
+    event_id: Annotated[
+        str | None, typer.Option(help="Event id to sign (default: a new one; Stripe: the body's)")
+    ] = None,
+    url: Annotated[
+        str | None, typer.Option(help="Server to send to [default: http://<host>:<port>].")
+    ] = None,
+) -> None:
+    """Sign FILE with the source's scheme and secret and post it, to test a source's
+    configuration end to end. Exit 0 when it was stored (or was a duplicate), 1 otherwise."""
+    import uuid
+
+    import httpx
+
+    from headwater import ingest
+
+    _, sources = _sources(project_dir)
+    settings = settings_or_exit()
+    found = sources.get(source)
+    if found is None or topic not in found.topics:
+        known = ", ".join(f"{s}/{t}" for s, src in sources.items() for t in src.topics)
+        fail(BadRequestError(f"no topic {source}/{topic}; known: {known or 'none'}", "--topic"))
+    try:
+        body = file.read_bytes()
+    except OSError as exc:
+        fail(BadRequestError(f"cannot read {file}: {exc.strerror}", "FILE"))
+    headers = ingest.sign(
+        found.scheme,
+        found.secrets[0],
+        body,
+        event_id=event_id or f"hw-send-{uuid.uuid4()}",
+        now=time.time(),
+    )
+    base = url or f"http://{settings.host}:{settings.port}"
+    try:
+        answer = httpx.post(
+            f"{base}/ingest/{source}/{topic}",
+            content=body,
+            headers={**headers, "Content-Type": "application/json"},
+            timeout=30,
+        )
+    except httpx.HTTPError as exc:
+        err_console.print(f"[bold red]error:[/] could not reach {base}: {exc}", highlight=False)
+        raise typer.Exit(1) from None
+    console.print(f"{answer.status_code} {answer.text}", highlight=False)
+    if answer.status_code != 200:
+        raise typer.Exit(1)
+
+
+@app.command()
+def up(
+    project_dir: ProjectOption = Path("."),
+    host: Annotated[str | None, typer.Option(help="Address to bind [default: 127.0.0.1].")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to bind [default: 5000].")] = None,
+) -> None:
+    """Run everything in one process: the API server (lineage, audit, webhooks) and the ingest
+    consumer landing the project's webhooks. Ctrl-C stops both."""
+    import uvicorn
+
+    from headwater import ingest
+    from headwater.lineage.client import make_client
+    from headwater.server import check_bind, create_app, record_configuration
+
+    project, _ = _sources(project_dir)
+    settings = settings_or_exit(host=host, port=port, project=project.root)
+    try:
+        check_bind(settings, insecure=False)
+        application = create_app(settings)
+        record_configuration(application.state.database, settings, cli_actor())
+    except HeadwaterError as exc:
+        fail(exc)
+    database = application.state.database
+    lake = open_lake(settings, project.warehouse)
+    stop = threading.Event()
+    actor = cli_actor()
+    sources = application.state.ingest.sources
+    consumer = threading.Thread(
+        target=ingest.consume,
+        args=(database, lake, ingest.topics_of(sources)),
+        kwargs={"actor": actor, "client": make_client(database, actor), "stop": stop},
+        name="headwater-consumer",
+        daemon=True,
+    )
+    consumer.start()
+    topics = sum(len(source.topics) for source in sources.values())
+    err_console.print(
+        f"headwater up: http://{settings.host}:{settings.port}, landing {topics} webhook topic(s)",
+        highlight=False,
+    )
+    try:
+        uvicorn.run(
+            application, host=settings.host, port=settings.port, log_level=settings.log_level
+        )
+    finally:
+        stop.set()
+        consumer.join(timeout=30)
+        lake.close()

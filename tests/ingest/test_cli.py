@@ -1,0 +1,182 @@
+"""``headwater ingest``: consume, status, dead-letters (and their replay), send."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+from sqlalchemy import select
+
+from headwater import ingest
+from headwater.db import Database
+from headwater.db.schema import ingest_inbox
+from headwater.ingest.inbox import store_one
+from tests.conftest import Backend, running_server
+from tests.ingest.deliveries import order, store
+from tests.ingest.projects import SECRETS_ENV, WEB, write_project
+from tests.test_cli import headwater
+
+
+def _env(backend: Backend, tmp_path: Path, project: Path) -> dict[str, str]:
+    return {
+        **SECRETS_ENV,
+        "HEADWATER_DATABASE_URL": backend.url,
+        "HEADWATER_HOME": str(tmp_path / "home"),
+        "HEADWATER_WAREHOUSE": str(tmp_path / "warehouse"),
+        "HEADWATER_PROJECT": str(project),
+    }
+
+
+def _dead(database: Database, event_id: str, payload: dict[str, object]) -> None:
+    delivery = ingest.Delivery(
+        "web",
+        "orders",
+        event_id,
+        None,
+        datetime.now(UTC),
+        orjson.dumps(payload),
+        dead_reason="total: expected a number",
+    )
+    with database.write() as connection:
+        store_one(connection, delivery)
+
+
+def test_consume_once_then_status_shows_what_was_landed(
+    backend: Backend, database: Database, tmp_path: Path
+) -> None:
+    project = write_project(tmp_path / "project")
+    env = _env(backend, tmp_path, project)
+    store(database, range(5))
+    landed = headwater(
+        "ingest", "consume", "--once", "--project", str(project), env=env, cwd=tmp_path
+    )
+    assert landed.returncode == 0, landed.stderr
+    assert "landed 5 deliveries of web/orders in raw.web_orders" in landed.stdout
+    assert "1 batch(es), 5 deliveries landed" in landed.stdout
+    store(database, range(5, 7))
+    status = headwater(
+        "ingest", "status", "--json", "--project", str(project), env=env, cwd=tmp_path
+    )
+    assert status.returncode == 0, status.stderr
+    rows = {f"{r['source']}/{r['topic']}": r for r in json.loads(status.stdout)}
+    orders = rows["web/orders"]
+    assert (orders["received"], orders["waiting"], orders["landed"], orders["batches"]) == (
+        7,
+        2,
+        5,
+        1,
+    )
+    assert orders["lag_s"] >= 0 and orders["table"] == "raw.web_orders"
+    assert rows["web/customers"]["received"] == 0
+    table = headwater("ingest", "status", "--project", str(project), env=env, cwd=tmp_path)
+    assert "web/orders" in table.stdout and "backlog" in table.stdout
+
+
+def test_dead_letters_are_listed_and_replayed_after_the_declaration_is_fixed(
+    backend: Backend, database: Database, tmp_path: Path
+) -> None:
+    project = write_project(tmp_path / "project")
+    env = _env(backend, tmp_path, project)
+    _dead(database, "evt-text", {**order(1), "total": "12,50"})
+    listed = headwater(
+        "ingest", "dead-letters", "--json", "--project", str(project), env=env, cwd=tmp_path
+    )
+    [letter] = json.loads(listed.stdout)
+    assert (letter["event_id"], letter["reason"]) == ("evt-text", "total: expected a number")
+    # The provider sends amounts as text: declare it so, and replay.
+    (project / "sources" / "web.yml").write_text(WEB.replace("total: double", "total: string"))
+    fixed = headwater(
+        "ingest",
+        "dead-letters",
+        "--replay",
+        "--json",
+        "--project",
+        str(project),
+        env=env,
+        cwd=tmp_path,
+    )
+    assert json.loads(fixed.stdout) == {"replayed": [letter["id"]], "still_dead": {}}
+    with database.read() as connection:
+        assert list(connection.execute(select(ingest_inbox.c.event_id)).scalars()) == ["evt-text"]
+
+
+def test_send_signs_a_file_and_posts_it_to_a_running_server(
+    backend: Backend, database: Database, tmp_path: Path
+) -> None:
+    project = write_project(tmp_path / "project")
+    env = _env(backend, tmp_path, project)
+    body = tmp_path / "order.json"
+    body.write_bytes(orjson.dumps(order(3)))
+    with running_server(backend, tmp_path, env) as server:
+        args = ["ingest", "send", str(body), "--source", "web", "--topic", "orders"]
+        sent = headwater(
+            *args,
+            "--url",
+            server.url,
+            "--event-id",
+            "e3",
+            "--project",
+            str(project),
+            env=env,
+            cwd=tmp_path,
+        )
+        assert sent.returncode == 0, sent.stderr
+        assert '200 {"status":"stored","event_id":"e3"}' in sent.stdout
+        again = headwater(
+            *args,
+            "--url",
+            server.url,
+            "--event-id",
+            "e3",
+            "--project",
+            str(project),
+            env=env,
+            cwd=tmp_path,
+        )
+        assert '"status":"duplicate"' in again.stdout
+        wrong = headwater(
+            "ingest",
+            "send",
+            str(body),
+            "--source",
+            "web",
+            "--topic",
+            "nope",
+            "--url",
+            server.url,
+            "--project",
+            str(project),
+            env=env,
+            cwd=tmp_path,
+        )
+        assert wrong.returncode == 2
+        assert "--topic: no topic web/nope; known: web/orders, web/customers" in wrong.stderr
+    with database.read() as connection:
+        assert list(connection.execute(select(ingest_inbox.c.event_id)).scalars()) == ["e3"]
+
+
+def test_a_missing_secret_is_named_and_exits_2(backend: Backend, tmp_path: Path) -> None:
+    project = write_project(tmp_path / "project")
+    env = {**_env(backend, tmp_path, project), "WEB_SECRET": ""}
+    result = headwater("ingest", "status", "--project", str(project), env=env, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "sources/web.yml: webhook.secret_env: environment variable WEB_SECRET is not set" in (
+        result.stderr
+    )
+    missing = headwater(
+        "ingest",
+        "send",
+        "nothing.json",
+        "--source",
+        "web",
+        "--topic",
+        "orders",
+        "--project",
+        str(project),
+        env={**env, "WEB_SECRET": "x"},
+        cwd=tmp_path,
+    )
+    assert missing.returncode == 2
+    assert "FILE: cannot read nothing.json" in missing.stderr
