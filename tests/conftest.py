@@ -181,9 +181,13 @@ class LiveServer:
 
 @contextmanager
 def running_server(
-    backend: Backend, tmp_path: Path, env: dict[str, str] | None = None
+    backend: Backend,
+    tmp_path: Path,
+    env: dict[str, str] | None = None,
+    command: tuple[str, ...] = ("serve",),
 ) -> Iterator[LiveServer]:
-    """``headwater serve`` as a real process on a free loopback port, with extra ``env``."""
+    """``headwater serve`` (or another serving ``command``) as a real process on a free
+    loopback port, with extra ``env``."""
     port = free_port()
     log = tmp_path / f"server-{port}.log"
     env = {
@@ -198,7 +202,7 @@ def running_server(
                 sys.executable,
                 "-m",
                 "headwater",
-                "serve",
+                *command,
                 "--host",
                 "127.0.0.1",
                 "--port",

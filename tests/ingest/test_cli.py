@@ -180,3 +180,30 @@ def test_a_missing_secret_is_named_and_exits_2(backend: Backend, tmp_path: Path)
     )
     assert missing.returncode == 2
     assert "FILE: cannot read nothing.json" in missing.stderr
+
+
+def test_up_receives_and_lands_in_one_process(backend: Backend, tmp_path: Path) -> None:
+    import time
+
+    import httpx
+
+    from headwater.lake import Lake
+    from tests.ingest.projects import SECRET
+
+    project = write_project(tmp_path / "project")
+    env = _env(backend, tmp_path, project)
+    body = orjson.dumps(order(9))
+    with running_server(backend, tmp_path, env, ("up", "--project", str(project))) as server:
+        headers = ingest.sign("shopify", SECRET, body, event_id="e9", now=time.time())
+        answer = httpx.post(f"{server.url}/ingest/web/orders", content=body, headers=headers)
+        assert answer.json() == {"status": "stored", "event_id": "e9"}
+        lake = Lake(backend.url, tmp_path / "warehouse")
+        deadline = time.monotonic() + 30
+        landed: list[str] = []
+        while not landed and time.monotonic() < deadline:
+            time.sleep(0.2)
+            table = lake.load("raw.web_orders")
+            if table is not None and table.current_snapshot() is not None:
+                landed = table.scan().to_arrow().column("_hw_event_id").to_pylist()
+        lake.close()
+    assert landed == ["e9"], server.log.read_text()[-2000:]

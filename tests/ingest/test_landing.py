@@ -207,3 +207,39 @@ def test_landed_rows_match_what_was_delivered(
     ingest.land_topic(database, lake, topic, actor="t")
     emails = _raw(lake).column("email").to_pylist()
     assert emails == [order(n)["email"] for n in range(3)]
+
+
+def test_consumers_running_at_once_land_each_delivery_once(
+    database: Database, lake: Lake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    sources = web_sources(tmp_path / "project", monkeypatch)
+    topics = ingest.topics_of(sources)
+    store(database, range(120))
+    store(database, range(1000, 1080), topic="customers")
+    lake.ensure_namespace("raw")
+    results: list[ingest.ConsumerStats] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        other = Lake(database.url, lake.warehouse)  # each consumer its own catalog
+        try:
+            for _ in range(20):
+                results.append(
+                    ingest.consume(database, other, topics, actor="t", max_rows=7, once=True)
+                )
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            other.close()
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sum(r.rows for r in results) == 200
+    assert _waiting(database) == 0
+    assert sorted(_raw(lake).column("id").to_pylist()) == list(range(120))
