@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-12)
 export HEADWATER_TEST_PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: help setup demo test lint typecheck bench-lineage bench-audit bench-pipeline clean
+.PHONY: help setup demo test lint typecheck bench-lineage bench-audit bench-pipeline bench-ingest clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -37,6 +37,9 @@ bench-audit: setup  ## Audit log append, verify, proof and overhead benchmark; J
 
 bench-pipeline: setup  ## Shop pipeline at 1M orders: full refresh, 1% incremental, lineage overhead; JSON to bench/results/
 	$(BIN)/python -m bench.pipeline
+
+bench-ingest: setup  ## Signed webhooks at rising rates: deliveries/s, p50/p99, end-to-end; JSON to bench/results/
+	$(BIN)/python -m bench.ingest
 
 clean:  ## Remove the venv and local state
 	rm -rf $(VENV) .headwater .pytest_cache .mypy_cache .ruff_cache

@@ -23,13 +23,11 @@ import os
 import random
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -58,15 +56,14 @@ from bench.support import (
     ROOT,
     CpuMeter,
     PgWaitSampler,
+    Server,
     analyze,
-    clean_env,
     create_schema,
     drop_schema,
-    free_port,
-    headwater_command,
     machine_info,
     new_schema_name,
     postgres_version,
+    running_server,
     summary_ms,
     table_sizes,
     with_search_path,
@@ -111,74 +108,6 @@ class Options:
     server_workers: int
     keep_store: bool
     queries_on: str | None
-
-
-# -- the server ------------------------------------------------------------------------------
-
-
-@dataclass
-class Server:
-    process: subprocess.Popen[bytes]
-    base_url: str
-    log: Path
-
-
-@contextmanager
-def running_server(database_url: str, workdir: Path, workers: int) -> Iterator[Server]:
-    """``headwater db upgrade`` then ``headwater serve`` on a free loopback port; stopped after."""
-    env = clean_env(
-        {
-            "HEADWATER_DATABASE_URL": database_url,
-            "HEADWATER_HOME": str(workdir / "home"),
-            "HEADWATER_LOG_LEVEL": "warning",  # no access log line per request
-            "HEADWATER_MAX_BODY_BYTES": str(64 * 1024 * 1024),
-            "HEADWATER_WORKERS": str(workers),
-        }
-    )
-    upgrade = subprocess.run(
-        headwater_command("db", "upgrade"),
-        env=env,
-        cwd=workdir,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    if upgrade.returncode != 0:
-        raise RuntimeError(f"headwater db upgrade failed:\n{upgrade.stdout}{upgrade.stderr}")
-    port = free_port()
-    log = workdir / "server.log"
-    with log.open("wb") as log_file:
-        process = subprocess.Popen(
-            headwater_command("serve", "--host", "127.0.0.1", "--port", str(port)),
-            env=env,
-            cwd=workdir,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # Ctrl-C reaches the benchmark, which stops the server
-        )
-    server = Server(process, f"http://127.0.0.1:{port}", log)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"the server exited at start:\n{log.read_text()[-4000:]}")
-            try:
-                if httpx.get(f"{server.base_url}/api/v1/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("the server did not answer /api/v1/health within 60 s")
-            time.sleep(0.2)
-        yield server
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)  # the workers too
-                process.wait(timeout=10)
 
 
 # -- phase 1: loading the store through /lineage/batch ---------------------------------------

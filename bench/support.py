@@ -7,15 +7,19 @@ import os
 import platform
 import re
 import secrets
+import signal
 import socket
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
@@ -398,3 +402,80 @@ class PgWaitSampler:
     def shares(self) -> dict[str, float]:
         total = sum(self.counts.values()) or 1
         return {k: round(v / total, 3) for k, v in self.counts.most_common(12)}
+
+
+# -- the server ------------------------------------------------------------------------------
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[bytes]
+    base_url: str
+    log: Path
+
+
+@contextmanager
+def running_server(
+    database_url: str,
+    workdir: Path,
+    workers: int,
+    *,
+    command: tuple[str, ...] = ("serve",),
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[Server]:
+    """``headwater db upgrade`` then ``headwater serve`` (or another serving ``command``) on a
+    free loopback port; stopped after."""
+    env = clean_env(
+        {
+            "HEADWATER_DATABASE_URL": database_url,
+            "HEADWATER_HOME": str(workdir / "home"),
+            "HEADWATER_LOG_LEVEL": "warning",  # no access log line per request
+            "HEADWATER_MAX_BODY_BYTES": str(64 * 1024 * 1024),
+            "HEADWATER_WORKERS": str(workers),
+            **(extra_env or {}),
+        }
+    )
+    upgrade = subprocess.run(
+        headwater_command("db", "upgrade"),
+        env=env,
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if upgrade.returncode != 0:
+        raise RuntimeError(f"headwater db upgrade failed:\n{upgrade.stdout}{upgrade.stderr}")
+    port = free_port()
+    log = workdir / "server.log"
+    with log.open("wb") as log_file:
+        process = subprocess.Popen(
+            headwater_command(*command, "--host", "127.0.0.1", "--port", str(port)),
+            env=env,
+            cwd=workdir,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C reaches the benchmark, which stops the server
+        )
+    server = Server(process, f"http://127.0.0.1:{port}", log)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"the server exited at start:\n{log.read_text()[-4000:]}")
+            try:
+                if httpx.get(f"{server.base_url}/api/v1/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("the server did not answer /api/v1/health within 60 s")
+            time.sleep(0.2)
+        yield server
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)  # the workers too
+                process.wait(timeout=10)

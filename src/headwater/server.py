@@ -74,7 +74,7 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     app.state.ingest = ingest_service
     app.include_router(lineage.router)
     app.include_router(audit.router)
-    app.include_router(ingest.router)
+    app.include_router(ingest.router)  # described here, answered by ingest.IngestFastPath
 
     @app.get("/openapi.json", include_in_schema=False)
     def openapi() -> Response:
@@ -94,6 +94,7 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
     # Outermost last: CORS answers preflights before anything asks for a token.
+    app.add_middleware(ingest.IngestFastPath, service=ingest_service)
     app.add_middleware(lineage.EncodedSlashMiddleware)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)

@@ -237,20 +237,22 @@ def test_a_failed_commit_stores_none_of_its_group_and_each_answers_503(
 ) -> None:
     app = _app(backend, database, tmp_path, project)
     writer = app.state.ingest.writer
-    real_store_one = inbox_module.store_one
+    real_store_group = inbox_module.store_group
     first_commit_started = threading.Event()
 
-    def store_one(connection: Any, delivery: ingest.Delivery) -> ingest.Outcome:
-        if delivery.event_id == "first":
+    def store_group(connection: Any, deliveries: list[ingest.Delivery]) -> list[ingest.Outcome]:
+        ids = [delivery.event_id for delivery in deliveries]
+        if "first" in ids:
             first_commit_started.set()
             deadline = time.monotonic() + 30
             while writer._queue.qsize() < 3 and time.monotonic() < deadline:
                 time.sleep(0.01)  # the next three queue up meanwhile: they form one group
-        if delivery.event_id == "boom":
+        outcomes = real_store_group(connection, deliveries)
+        if "boom" in ids:  # after the rows went in: the transaction must take them back
             raise RuntimeError("disk full")
-        return real_store_one(connection, delivery)
+        return outcomes
 
-    monkeypatch.setattr(inbox_module, "store_one", store_one)
+    monkeypatch.setattr(inbox_module, "store_group", store_group)
 
     async def send_all() -> list[int]:
         transport = httpx.ASGITransport(app=app)

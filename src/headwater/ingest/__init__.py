@@ -14,6 +14,7 @@ from headwater.ingest.inbox import InboxWriter as InboxWriter
 from headwater.ingest.inbox import Outcome as Outcome
 from headwater.ingest.landing import LandedBatch as LandedBatch
 from headwater.ingest.landing import land_topic as land_topic
+from headwater.ingest.receiver import IngestFastPath as IngestFastPath
 from headwater.ingest.receiver import IngestService as IngestService
 from headwater.ingest.receiver import router as router
 from headwater.ingest.signatures import SCHEMES as SCHEMES
@@ -29,6 +30,7 @@ __all__ = [
     "ConsumerStats",
     "Delivery",
     "InboxWriter",
+    "IngestFastPath",
     "IngestService",
     "LandedBatch",
     "Outcome",

@@ -23,6 +23,7 @@ import queue
 import threading
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -87,9 +88,8 @@ def _already_stored(connection: Connection, delivery: Delivery) -> bool:
     return found is not None
 
 
-def store_one(connection: Connection, delivery: Delivery) -> Outcome:
-    """Store one delivery in the caller's transaction, unless its event id is stored already."""
-    row = {
+def _row(delivery: Delivery) -> dict[str, Any]:
+    return {
         "source": delivery.source,
         "topic": delivery.topic,
         "event_id": delivery.event_id,
@@ -97,6 +97,42 @@ def store_one(connection: Connection, delivery: Delivery) -> Outcome:
         "received_at": delivery.received_at,
         "body": delivery.body,
     }
+
+
+def store_group(connection: Connection, deliveries: Sequence[Delivery]) -> list[Outcome]:
+    """Store deliveries in the caller's transaction, each unless its event id is stored
+    already (or earlier in the group). The inbox rows go in one statement: the writer thread
+    shares the GIL with the requests, and each statement of its own would wait for it again."""
+    outcomes: list[Outcome | None] = [None] * len(deliveries)
+    seen: set[tuple[str, str]] = set()
+    rows: list[tuple[int, dict[str, Any]]] = []
+    for index, delivery in enumerate(deliveries):
+        key = (delivery.source, delivery.event_id)
+        if key in seen:
+            outcomes[index] = Outcome.DUPLICATE
+            continue
+        seen.add(key)
+        if delivery.dead_reason is None:
+            rows.append((index, _row(delivery)))
+    if rows:
+        insert: Any = insert_for(connection, ingest_inbox).on_conflict_do_nothing(
+            index_elements=["source", "event_id"]
+        )
+        returning = insert.returning(ingest_inbox.c.source, ingest_inbox.c.event_id)
+        result = connection.execute(returning, [row for _, row in rows])
+        stored = {(row.source, row.event_id) for row in result}
+        for index, row in rows:
+            key = (row["source"], row["event_id"])
+            outcomes[index] = Outcome.STORED if key in stored else Outcome.DUPLICATE
+    return [
+        outcome if outcome is not None else store_one(connection, deliveries[index])
+        for index, outcome in enumerate(outcomes)
+    ]
+
+
+def store_one(connection: Connection, delivery: Delivery) -> Outcome:
+    """Store one delivery in the caller's transaction, unless its event id is stored already."""
+    row = _row(delivery)
     if delivery.dead_reason is None:
         insert: Any = insert_for(connection, ingest_inbox).on_conflict_do_nothing(
             index_elements=["source", "event_id"]
@@ -221,7 +257,7 @@ class InboxWriter:
         outcomes: list[Outcome] = []
         try:
             with self.database.write(durable=True) as connection:
-                outcomes = [store_one(connection, item.delivery) for item in group]
+                outcomes = store_group(connection, [item.delivery for item in group])
                 for item, outcome in zip(group, outcomes, strict=True):
                     if outcome is Outcome.DUPLICATE:
                         counts[(item.delivery.source, item.delivery.topic, "duplicates")] += 1

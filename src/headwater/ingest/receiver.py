@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, Request
 from prometheus_client import Counter
 from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from headwater.errors import BadRequestError, HeadwaterError, NotFoundError, PayloadTooLargeError
 from headwater.ingest.inbox import Delivery, InboxWriter, Outcome
@@ -108,7 +109,11 @@ class IngestService:
         body = await request.body()
         if len(body) > source.max_body_bytes:
             raise _too_large(source)
-        headers = {name.lower(): value for name, value in request.headers.items()}
+        # ASGI gives header names in lower case; Starlette's Headers would copy them again.
+        headers = {
+            name.decode("latin-1"): value.decode("latin-1")
+            for name, value in request.scope["headers"]
+        }
         try:
             verified = verify(
                 source.scheme,
@@ -160,6 +165,35 @@ def _too_large(source: WebhookSource) -> PayloadTooLargeError:
     return PayloadTooLargeError(
         f"over the {source.max_body_bytes}-byte limit of source {source.name}", "body"
     )
+
+
+class IngestFastPath:
+    """Answers ``POST /ingest/<source>/<topic>`` before FastAPI's routing, dependencies and
+    exception middleware, which cost more than the receiving itself (about 0.5 ms a request
+    of the 0.8 ms measured in-process). The route below stays for the API description; only
+    requests the fast path does not take (other methods, other shapes) reach it. Access
+    control has nothing to add: the route's rule is ``Open.SIGNED``."""
+
+    def __init__(self, app: ASGIApp, service: IngestService) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            parts = scope["path"].split("/")
+            if len(parts) == 4 and parts[1] == "ingest" and parts[2] and parts[3]:
+                try:
+                    response = await self.service.receive(
+                        parts[2], parts[3], Request(scope, receive)
+                    )
+                except HeadwaterError as exc:  # an unknown source or topic
+                    response = error_body(exc.status, exc.message)
+                except Exception as exc:  # as the app's own handler answers anything else
+                    log.exception("unexpected error")
+                    response = error_body(500, f"internal error: {type(exc).__name__}")
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 @router.post("/ingest/{source}/{topic}", summary="Receive a signed webhook delivery")
