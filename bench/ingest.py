@@ -80,6 +80,7 @@ class Options:
     rates: tuple[int, ...]
     seconds: float
     connections: int
+    workers: int
     max_wait_s: float
     pg_url: str
     out: Path
@@ -260,7 +261,7 @@ def run_backend(backend: str, options: Options) -> dict[str, Any]:
             "HEADWATER_WAREHOUSE": str(workdir / "warehouse"),
             "HEADWATER_INGEST_MAX_BACKLOG": "10000000",
         }
-        server = stack.enter_context(running_server(url, workdir, 1, extra_env=env))
+        server = stack.enter_context(running_server(url, workdir, options.workers, extra_env=env))
         port = int(server.base_url.rsplit(":", 1)[1])
         consumer_env = clean_env(
             {**env, "HEADWATER_DATABASE_URL": url, "HEADWATER_HOME": str(workdir / "home")}
@@ -416,6 +417,7 @@ def parse_args(argv: list[str] | None) -> Options:
     parser.add_argument(
         "--connections", type=int, default=128, help="keep-alive connections (providers' senders)"
     )
+    parser.add_argument("--workers", type=int, default=1, help="server processes")
     parser.add_argument("--max-wait-s", type=float, default=1.0, help="the consumer's")
     parser.add_argument(
         "--pg-url", default=None, help=f"default $HEADWATER_TEST_PG_URL or {DEFAULT_PG_URL}"
@@ -433,6 +435,7 @@ def parse_args(argv: list[str] | None) -> Options:
         rates=rates,
         seconds=args.seconds,
         connections=args.connections,
+        workers=args.workers,
         max_wait_s=args.max_wait_s,
         pg_url=args.pg_url or os.environ.get("HEADWATER_TEST_PG_URL") or DEFAULT_PG_URL,
         out=args.out,
@@ -450,6 +453,7 @@ def main(argv: list[str] | None = None) -> int:
             "rates": options.rates,
             "seconds": options.seconds,
             "connections": options.connections,
+            "server_workers": options.workers,
             "consumer_max_wait_s": options.max_wait_s,
             "duplicate_every": DUPLICATE_EVERY,
         },
