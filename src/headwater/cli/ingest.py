@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import threading
 import time
@@ -115,6 +116,61 @@ def consume_command(
         lake.close()
         database.dispose()
     console.print(f"{stats.batches} batch(es), {stats.rows:,} deliveries landed", highlight=False)
+
+
+@ingest_app.command("pull")
+def pull_command(project_dir: ProjectOption = Path("."), as_json: JsonOption = False) -> None:
+    """Land what is new in the project's pulled sources (folders of files, for now): each
+    file once, bad rows to the rejects with their line. Exit 0 also when files were refused
+    (they are recorded, with the reason); 1 on an error."""
+    from headwater.ingest.files import file_sources, land_files
+    from headwater.ingest.lineage import Landing, emit_landing
+    from headwater.lineage.client import make_client
+    from headwater.pipeline import load_project
+
+    try:
+        project = load_project(project_dir)
+        sources = file_sources(project)
+    except HeadwaterError as exc:
+        fail(exc)
+    settings = settings_or_exit()
+    database = migrated_database(settings)
+    lake = open_lake(settings, project.warehouse)
+    actor = cli_actor()
+    client = make_client(database, actor)
+    results = []
+    try:
+        for source in sources:
+            for landed in land_files(database, lake, source, actor=actor) or ():
+                results.append(landed)
+                table = lake.load(landed.table)
+                if landed.snapshot_id is not None and table is not None:
+                    landing = Landing(
+                        job=f"ingest.files.{landed.table.removeprefix('raw.')}",
+                        run_id=landed.batch_id,
+                        processing="BATCH",
+                        inputs=(("file", landed.path),),
+                        snapshot_id=landed.snapshot_id,
+                        rows=landed.rows,
+                    )
+                    emit_landing(client, landing, table, source.namespace)
+    except HeadwaterError as exc:
+        fail(exc)
+    finally:
+        lake.close()
+        database.dispose()
+    if as_json:
+        print_json([dataclasses.asdict(r) for r in results])
+        return
+    table_view = Table(title="headwater ingest pull", title_justify="left")
+    for column in ("table", "file", "status", "rows", "rejected", "note"):
+        table_view.add_column(column, justify="right" if column in ("rows", "rejected") else "left")
+    for r in results:
+        table_view.add_row(
+            r.table, Path(r.path).name, r.status, f"{r.rows:,}", f"{r.rejected:,}", r.reason or ""
+        )
+    console.print(table_view)
+    console.print(f"{len(results)} new file(s)", highlight=False)
 
 
 @ingest_app.command("status")

@@ -464,6 +464,36 @@ ingest_batches = Table(
     Index(None, "source", "topic", "id"),
 )
 
+# Files landed from a folder source: each (table, path, content hash) once. ``status`` is
+# ``landed`` or ``refused`` (the whole file: unreadable, or missing a declared column).
+ingest_files = Table(
+    "ingest_files",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("table_name", String(256), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("rows", BigInteger, nullable=False),
+    Column("rejected", BigInteger, nullable=False),
+    Column("snapshot_id", BigInteger),
+    Column("reason", Text),
+    Column("landed_at", UTCDateTime, nullable=False),
+    UniqueConstraint("table_name", "sha256"),
+)
+
+# Rows of landed files that did not convert, with their line and why.
+ingest_file_rejects = Table(
+    "ingest_file_rejects",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("file_id", BigInteger, nullable=False),
+    Column("line", BigInteger, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("content", Text, nullable=False),
+    Index(None, "file_id"),
+)
+
 # What the receiver counted but did not store: deliveries refused for a bad signature, bad
 # bodies, duplicates and answers of 503 under backpressure. Summed in memory and added here by
 # the inbox writer about once a second, so a flood of bad requests does not become writes.

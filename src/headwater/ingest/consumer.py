@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from headwater.db import Database
 from headwater.db.schema import ingest_inbox
 from headwater.ingest.landing import DEFAULT_MAX_ROWS, FaultPoint, LandedBatch, land_topic
-from headwater.ingest.lineage import emit_batch
+from headwater.ingest.lineage import batch_landing, emit_landing
 from headwater.ingest.sources import Topic, WebhookSource
 from headwater.lake import Lake
 
@@ -101,7 +101,7 @@ def consume(
                 if client is not None:
                     table = lake.load(batch.table)
                     if table is not None:
-                        emit_batch(client, batch, table, source.namespace)
+                        emit_landing(client, batch_landing(batch), table, source.namespace)
                 if on_batch is not None:
                     on_batch(batch)
         if once and not worked:

@@ -11,6 +11,7 @@ takes a fraction of a second, and a run that never committed has nothing to repo
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from openlineage.client import OpenLineageClient
@@ -43,10 +44,21 @@ def _statistics(table: Table, snapshot_id: int) -> tuple[int, int]:
     return int(properties.get("added-files-size", 0)), int(properties.get("added-data-files", 0))
 
 
-def batch_events(batch: LandedBatch, table: Table, namespace: str) -> list[RunEvent]:
-    """START and COMPLETE of the run that landed ``batch`` into ``table``; the batch id is the
-    run id."""
-    size, files = _statistics(table, batch.snapshot_id)
+@dataclass(frozen=True, slots=True)
+class Landing:
+    """One landing run, whatever it read: a webhook batch, a file."""
+
+    job: str
+    run_id: str
+    processing: str  # STREAMING (webhooks) or BATCH (pulled sources)
+    inputs: tuple[tuple[str, str], ...]  # OpenLineage (namespace, name) of what was read
+    snapshot_id: int
+    rows: int
+
+
+def landing_events(landing: Landing, table: Table, namespace: str) -> list[RunEvent]:
+    """START and COMPLETE of a run that landed ``landing.rows`` rows into ``table``."""
+    size, files = _statistics(table, landing.snapshot_id)
     schema = table.schema().as_arrow()
     output = OutputDataset(
         *dataset_id(table.location()),
@@ -61,33 +73,33 @@ def batch_events(batch: LandedBatch, table: Table, namespace: str) -> list[RunEv
                 storageLayer="iceberg", fileFormat="parquet"
             ),
             "version": dataset_version_dataset.DatasetVersionDatasetFacet(
-                datasetVersion=str(batch.snapshot_id)
+                datasetVersion=str(landing.snapshot_id)
             ),
         },
         outputFacets={
             "outputStatistics": output_statistics_output_dataset.OutputStatisticsOutputDatasetFacet(
-                rowCount=batch.rows, size=size, fileCount=files
+                rowCount=landing.rows, size=size, fileCount=files
             )
         },
     )
     job = Job(
         namespace=namespace,
-        name=job_name(batch),
+        name=landing.job,
         facets={
             "jobType": job_type_job.JobTypeJobFacet(
-                processingType="STREAMING", integration="HEADWATER", jobType="INGEST"
+                processingType=landing.processing, integration="HEADWATER", jobType="INGEST"
             )
         },
     )
-    source = InputDataset(namespace=f"webhook://{batch.source}", name=batch.topic)
+    inputs = [InputDataset(namespace=ns, name=name) for ns, name in landing.inputs]
     now = datetime.now(UTC).isoformat()
     return [
         RunEvent(
             eventType=state,
             eventTime=now,
-            run=Run(runId=batch.batch_id),
+            run=Run(runId=landing.run_id),
             job=job,
-            inputs=[source],
+            inputs=inputs,
             outputs=[output] if state is RunState.COMPLETE else [],
             producer=PRODUCER,
         )
@@ -95,13 +107,25 @@ def batch_events(batch: LandedBatch, table: Table, namespace: str) -> list[RunEv
     ]
 
 
-def emit_batch(client: OpenLineageClient, batch: LandedBatch, table: Table, namespace: str) -> bool:
-    """Send the batch's events; a lineage outage is logged, never fails the landing."""
+def batch_landing(batch: LandedBatch) -> Landing:
+    """A webhook batch: its batch id is the run id, its input the webhook source."""
+    return Landing(
+        job=job_name(batch),
+        run_id=batch.batch_id,
+        processing="STREAMING",
+        inputs=((f"webhook://{batch.source}", batch.topic),),
+        snapshot_id=batch.snapshot_id,
+        rows=batch.rows,
+    )
+
+
+def emit_landing(client: OpenLineageClient, landing: Landing, table: Table, namespace: str) -> bool:
+    """Send the landing's events; a lineage outage is logged, never fails the landing."""
     try:
-        for event in batch_events(batch, table, namespace):
+        for event in landing_events(landing, table, namespace):
             client.emit(event)
         flush = getattr(client.transport, "flush", None)
         return not (flush() if callable(flush) else 0)
     except Exception as exc:
-        log.warning("lineage of batch %s not sent: %s: %s", batch.batch_id, type(exc).__name__, exc)
+        log.warning("lineage of run %s not sent: %s: %s", landing.run_id, type(exc).__name__, exc)
         return False

@@ -59,6 +59,8 @@ class SourceTable:
     path: Path
     description: str = ""
     tests: tuple[TestSpec, ...] = ()
+    # ``files:`` as written: a folder whose files `headwater.ingest` lands in this table
+    files: Mapping[str, Any] | None = None
 
     @property
     def layer(self) -> str:
@@ -253,6 +255,9 @@ def _load_python(path: Path, where: str) -> tuple[PythonModel, dict[str, Any], t
     return function, _mapping(getattr(module, "CONFIG", {}), f"{where}: CONFIG"), inputs
 
 
+_TABLE_KEYS = {"columns", "description", "tests", "files"}
+
+
 def _sources(root: Path) -> tuple[dict[str, SourceTable], dict[str, WebhookDeclaration]]:
     sources: dict[str, SourceTable] = {}
     webhooks: dict[str, WebhookDeclaration] = {}
@@ -277,6 +282,11 @@ def _sources(root: Path) -> tuple[dict[str, SourceTable], dict[str, WebhookDecla
             if not isinstance(table, str) or not _NAME.fullmatch(table):
                 raise ProjectError(f"{key}: table names are lower-case letters, digits and _")
             spec = _mapping(spec, key)
+            unknown = set(spec) - _TABLE_KEYS
+            if unknown:
+                raise ProjectError(
+                    f"{key}: unknown key {sorted(unknown)[0]!r}; known: {', '.join(sorted(_TABLE_KEYS))}"
+                )
             fields = []
             for column, type_name in _mapping(spec.get("columns"), f"{key}.columns").items():
                 try:
@@ -294,6 +304,7 @@ def _sources(root: Path) -> tuple[dict[str, SourceTable], dict[str, WebhookDecla
                 path=path,
                 description=str(spec.get("description", "")),
                 tests=parse_tests(spec.get("tests"), name, f"{key}.tests"),
+                files=_mapping(spec["files"], f"{key}.files") if "files" in spec else None,
             )
     return sources, webhooks
 

@@ -1,4 +1,5 @@
-"""The webhook inbox, its dead letters, landed batches and the receiver's counters.
+"""The webhook inbox, its dead letters, landed batches, landed files and their rejects, and
+the receiver's counters.
 
 Revision ID: 0005
 Revises: 0004
@@ -78,6 +79,31 @@ def upgrade() -> None:
         op.f("ix_ingest_batches_source_topic_id"), "ingest_batches", ["source", "topic", "id"]
     )
     op.create_table(
+        "ingest_files",
+        sa.Column("id", _ID, autoincrement=True, nullable=False),
+        sa.Column("table_name", sa.String(length=256), nullable=False),
+        sa.Column("path", sa.Text(), nullable=False),
+        sa.Column("sha256", sa.String(length=64), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("rows", sa.BigInteger(), nullable=False),
+        sa.Column("rejected", sa.BigInteger(), nullable=False),
+        sa.Column("snapshot_id", sa.BigInteger(), nullable=True),
+        sa.Column("reason", sa.Text(), nullable=True),
+        sa.Column("landed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_ingest_files")),
+        sa.UniqueConstraint("table_name", "sha256", name=op.f("uq_ingest_files_table_name_sha256")),
+    )
+    op.create_table(
+        "ingest_file_rejects",
+        sa.Column("id", _ID, autoincrement=True, nullable=False),
+        sa.Column("file_id", sa.BigInteger(), nullable=False),
+        sa.Column("line", sa.BigInteger(), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("content", sa.Text(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_ingest_file_rejects")),
+    )
+    op.create_index(op.f("ix_ingest_file_rejects_file_id"), "ingest_file_rejects", ["file_id"])
+    op.create_table(
         "ingest_counters",
         sa.Column("source", sa.String(length=128), nullable=False),
         sa.Column("topic", sa.String(length=128), nullable=False),
@@ -89,6 +115,9 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("ingest_counters")
+    op.drop_index(op.f("ix_ingest_file_rejects_file_id"), "ingest_file_rejects")
+    op.drop_table("ingest_file_rejects")
+    op.drop_table("ingest_files")
     op.drop_index(op.f("ix_ingest_batches_source_topic_id"), "ingest_batches")
     op.drop_table("ingest_batches")
     op.drop_index(op.f("ix_ingest_dead_letters_source_replayed_at"), "ingest_dead_letters")
