@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,3 +39,17 @@ def store(database: Database, numbers: range, *, topic: str = "orders") -> None:
             body = orjson.dumps(order(n))
             delivery = ingest.Delivery("web", topic, f"evt-{n}", None, datetime.now(UTC), body)
             store_one(connection, delivery)
+
+
+class Killed(Exception):
+    """Stands for the process dying at a fault point (the real kills are in test_exactly_once)."""
+
+
+def killed_at(point: str) -> Callable[[str, str], None]:
+    """A stand-in for `headwater.faults.fault_point` that raises `Killed` at ``point``."""
+
+    def fault_point(reached: str, subject: str) -> None:
+        if reached == point:
+            raise Killed(f"{reached}@{subject}")
+
+    return fault_point

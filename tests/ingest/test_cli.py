@@ -1,8 +1,14 @@
-"""``headwater ingest``: consume, status, dead-letters (and their replay), send."""
+"""``headwater ingest``: consume, status, dead-letters (and their replay), send; and ``up``.
+
+The commands run in-process through Typer's runner (the same code as ``python -m headwater``,
+without a new interpreter's two seconds of imports each); ``up`` and ``send`` against a real
+server process.
+"""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,7 +22,24 @@ from headwater.ingest.inbox import store_one
 from tests.conftest import Backend, running_server
 from tests.ingest.deliveries import order, store
 from tests.ingest.projects import SECRETS_ENV, WEB, write_project
-from tests.test_cli import headwater
+
+
+@dataclass
+class Ran:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def cli(*args: str, env: dict[str, str]) -> Ran:
+    """``headwater ARGS`` in this process, with ``env`` added to the environment."""
+    from typer.testing import CliRunner
+
+    from headwater.cli import app
+
+    result = CliRunner().invoke(app, list(args), env=env)
+    # Rich wraps at the terminal's width: compare words, not line breaks.
+    return Ran(result.exit_code, result.stdout, " ".join(result.stderr.split()))
 
 
 def _env(backend: Backend, tmp_path: Path, project: Path) -> dict[str, str]:
@@ -49,16 +72,12 @@ def test_consume_once_then_status_shows_what_was_landed(
     project = write_project(tmp_path / "project")
     env = _env(backend, tmp_path, project)
     store(database, range(5))
-    landed = headwater(
-        "ingest", "consume", "--once", "--project", str(project), env=env, cwd=tmp_path
-    )
+    landed = cli("ingest", "consume", "--once", "--project", str(project), env=env)
     assert landed.returncode == 0, landed.stderr
     assert "landed 5 deliveries of web/orders in raw.web_orders" in landed.stdout
     assert "1 batch(es), 5 deliveries landed" in landed.stdout
     store(database, range(5, 7))
-    status = headwater(
-        "ingest", "status", "--json", "--project", str(project), env=env, cwd=tmp_path
-    )
+    status = cli("ingest", "status", "--json", "--project", str(project), env=env)
     assert status.returncode == 0, status.stderr
     rows = {f"{r['source']}/{r['topic']}": r for r in json.loads(status.stdout)}
     orders = rows["web/orders"]
@@ -70,8 +89,8 @@ def test_consume_once_then_status_shows_what_was_landed(
     )
     assert orders["lag_s"] >= 0 and orders["table"] == "raw.web_orders"
     assert rows["web/customers"]["received"] == 0
-    table = headwater("ingest", "status", "--project", str(project), env=env, cwd=tmp_path)
-    assert "web/orders" in table.stdout and "backlog" in table.stdout
+    table = cli("ingest", "status", "--project", str(project), env=env)
+    assert "headwater ingest status" in table.stdout and "backlog" in table.stdout
 
 
 def test_dead_letters_are_listed_and_replayed_after_the_declaration_is_fixed(
@@ -80,14 +99,12 @@ def test_dead_letters_are_listed_and_replayed_after_the_declaration_is_fixed(
     project = write_project(tmp_path / "project")
     env = _env(backend, tmp_path, project)
     _dead(database, "evt-text", {**order(1), "total": "12,50"})
-    listed = headwater(
-        "ingest", "dead-letters", "--json", "--project", str(project), env=env, cwd=tmp_path
-    )
+    listed = cli("ingest", "dead-letters", "--json", "--project", str(project), env=env)
     [letter] = json.loads(listed.stdout)
     assert (letter["event_id"], letter["reason"]) == ("evt-text", "total: expected a number")
     # The provider sends amounts as text: declare it so, and replay.
     (project / "sources" / "web.yml").write_text(WEB.replace("total: double", "total: string"))
-    fixed = headwater(
+    fixed = cli(
         "ingest",
         "dead-letters",
         "--replay",
@@ -95,108 +112,34 @@ def test_dead_letters_are_listed_and_replayed_after_the_declaration_is_fixed(
         "--project",
         str(project),
         env=env,
-        cwd=tmp_path,
     )
     assert json.loads(fixed.stdout) == {"replayed": [letter["id"]], "still_dead": {}}
     with database.read() as connection:
         assert list(connection.execute(select(ingest_inbox.c.event_id)).scalars()) == ["evt-text"]
 
 
-def test_send_signs_a_file_and_posts_it_to_a_running_server(
-    backend: Backend, database: Database, tmp_path: Path
+def test_up_receives_what_send_posts_and_lands_it_in_one_process(
+    backend: Backend, tmp_path: Path
 ) -> None:
+    import time
+
+    from headwater.lake import Lake
+
     project = write_project(tmp_path / "project")
     env = _env(backend, tmp_path, project)
     body = tmp_path / "order.json"
     body.write_bytes(orjson.dumps(order(3)))
-    with running_server(backend, tmp_path, env) as server:
-        args = ["ingest", "send", str(body), "--source", "web", "--topic", "orders"]
-        sent = headwater(
-            *args,
-            "--url",
-            server.url,
-            "--event-id",
-            "e3",
-            "--project",
-            str(project),
-            env=env,
-            cwd=tmp_path,
+    args = ["ingest", "send", str(body), "--source", "web", "--topic", "orders"]
+    with running_server(backend, tmp_path, env, ("up", "--project", str(project))) as server:
+        sent = cli(
+            *args, "--url", server.url, "--event-id", "e3", "--project", str(project), env=env
         )
         assert sent.returncode == 0, sent.stderr
         assert '200 {"status":"stored","event_id":"e3"}' in sent.stdout
-        again = headwater(
-            *args,
-            "--url",
-            server.url,
-            "--event-id",
-            "e3",
-            "--project",
-            str(project),
-            env=env,
-            cwd=tmp_path,
+        again = cli(
+            *args, "--url", server.url, "--event-id", "e3", "--project", str(project), env=env
         )
-        assert '"status":"duplicate"' in again.stdout
-        wrong = headwater(
-            "ingest",
-            "send",
-            str(body),
-            "--source",
-            "web",
-            "--topic",
-            "nope",
-            "--url",
-            server.url,
-            "--project",
-            str(project),
-            env=env,
-            cwd=tmp_path,
-        )
-        assert wrong.returncode == 2
-        assert "--topic: no topic web/nope; known: web/orders, web/customers" in wrong.stderr
-    with database.read() as connection:
-        assert list(connection.execute(select(ingest_inbox.c.event_id)).scalars()) == ["e3"]
-
-
-def test_a_missing_secret_is_named_and_exits_2(backend: Backend, tmp_path: Path) -> None:
-    project = write_project(tmp_path / "project")
-    env = {**_env(backend, tmp_path, project), "WEB_SECRET": ""}
-    result = headwater("ingest", "status", "--project", str(project), env=env, cwd=tmp_path)
-    assert result.returncode == 2
-    assert "sources/web.yml: webhook.secret_env: environment variable WEB_SECRET is not set" in (
-        result.stderr
-    )
-    missing = headwater(
-        "ingest",
-        "send",
-        "nothing.json",
-        "--source",
-        "web",
-        "--topic",
-        "orders",
-        "--project",
-        str(project),
-        env={**env, "WEB_SECRET": "x"},
-        cwd=tmp_path,
-    )
-    assert missing.returncode == 2
-    assert "FILE: cannot read nothing.json" in missing.stderr
-
-
-def test_up_receives_and_lands_in_one_process(backend: Backend, tmp_path: Path) -> None:
-    import time
-
-    import httpx
-
-    from headwater.lake import Lake
-    from tests.ingest.projects import SECRET
-
-    project = write_project(tmp_path / "project")
-    env = _env(backend, tmp_path, project)
-    body = orjson.dumps(order(9))
-    with running_server(backend, tmp_path, env, ("up", "--project", str(project))) as server:
-        headers = ingest.sign("shopify", SECRET, body, event_id="e9", now=time.time())
-        answer = httpx.post(f"{server.url}/ingest/web/orders", content=body, headers=headers)
-        assert answer.json() == {"status": "stored", "event_id": "e9"}
+        assert (again.returncode, '"status":"duplicate"' in again.stdout) == (0, True)
         lake = Lake(backend.url, tmp_path / "warehouse")
         deadline = time.monotonic() + 30
         landed: list[str] = []
@@ -206,4 +149,24 @@ def test_up_receives_and_lands_in_one_process(backend: Backend, tmp_path: Path) 
             if table is not None and table.current_snapshot() is not None:
                 landed = table.scan().to_arrow().column("_hw_event_id").to_pylist()
         lake.close()
-    assert landed == ["e9"], server.log.read_text()[-2000:]
+    assert landed == ["e3"], server.log.read_text()[-2000:]
+
+
+def test_bad_input_is_named_and_exits_2(tmp_path: Path) -> None:
+    project = write_project(tmp_path / "project")
+    env = {
+        **SECRETS_ENV,
+        "HEADWATER_DATABASE_URL": f"sqlite:///{tmp_path / 'unused.db'}",
+        "HEADWATER_HOME": str(tmp_path / "home"),
+    }
+    result = cli("ingest", "status", "--project", str(project), env={**env, "WEB_SECRET": ""})
+    assert result.returncode == 2
+    assert "sources/web.yml: webhook.secret_env: environment variable WEB_SECRET is not set" in (
+        result.stderr
+    )
+    send = ["ingest", "send", "nothing.json", "--source", "web", "--project", str(project)]
+    missing = cli(*send, "--topic", "orders", env=env)
+    assert (missing.returncode, "FILE: cannot read nothing.json" in missing.stderr) == (2, True)
+    wrong = cli(*send, "--topic", "nope", env=env)
+    assert wrong.returncode == 2
+    assert "--topic: no topic web/nope; known: web/orders, web/customers" in wrong.stderr

@@ -32,8 +32,8 @@ from tests.conftest import Backend, running_server
 from tests.ingest.deliveries import order
 from tests.ingest.projects import SECRET, SECRETS_ENV, write_project
 
-DELIVERIES = 600
-RANDOM_KILLS = 4
+DELIVERIES = 300
+RANDOM_KILLS = 3
 POINTS = ["before-append", "after-append", "after-mark"]
 
 

@@ -20,6 +20,7 @@ from headwater.ingest.files import FileSource, file_sources, land_files
 from headwater.lake import Lake
 from headwater.pipeline import load_project
 from tests.conftest import Backend
+from tests.ingest.deliveries import Killed, killed_at
 from tests.test_cli import headwater
 
 POS = """\
@@ -154,12 +155,8 @@ def test_a_lander_killed_after_its_commit_is_finished_without_writing_again(
     source = _source(tmp_path)
     (tmp_path / "drop" / "day1.csv").write_text(CSV)
 
-    def crash(point: str, subject: str) -> None:
-        if point == "after-append":
-            raise RuntimeError("killed")
-
-    monkeypatch.setattr(files_module, "fault_point", crash)
-    with pytest.raises(RuntimeError):
+    monkeypatch.setattr(files_module, "fault_point", killed_at("after-append"))
+    with pytest.raises(Killed):
         land_files(database, lake, source, actor="t")
     monkeypatch.undo()
     [finished] = land_files(database, lake, source, actor="t") or []

@@ -16,11 +16,7 @@ from headwater.db import Database, named_lock
 from headwater.db.schema import ingest_batches, ingest_inbox
 from headwater.ingest.landing import BATCH_PROPERTY, FIRST_SEQ_PROPERTY, LAST_SEQ_PROPERTY
 from headwater.lake import Lake
-from tests.ingest.deliveries import order, store, web_sources
-
-
-class Crash(Exception):
-    """Stands for the process dying at a fault point (the real kill is in test_exactly_once)."""
+from tests.ingest.deliveries import Killed, killed_at, order, store, web_sources
 
 
 def _topic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ingest.Topic:
@@ -107,11 +103,8 @@ def test_batches_hold_at_most_max_rows_oldest_first(
 
 
 def _crash_at(point: str) -> ingest.landing.FaultPoint:
-    def fault(reached: str) -> None:
-        if reached == point:
-            raise Crash(point)
-
-    return fault
+    kill = killed_at(point)
+    return lambda reached: kill(reached, "ingest:web/orders")
 
 
 def test_a_lander_that_died_after_its_commit_is_finished_by_the_next(
@@ -119,7 +112,7 @@ def test_a_lander_that_died_after_its_commit_is_finished_by_the_next(
 ) -> None:
     topic = _topic(tmp_path, monkeypatch)
     store(database, range(4))
-    with pytest.raises(Crash):
+    with pytest.raises(Killed):
         ingest.land_topic(database, lake, topic, actor="t", fault=_crash_at("after-append"))
     assert _waiting(database) == 4  # committed to Iceberg, not yet marked
     store(database, range(4, 6))
@@ -141,7 +134,7 @@ def test_a_lander_that_died_before_its_commit_leaves_the_deliveries_waiting(
 ) -> None:
     topic = _topic(tmp_path, monkeypatch)
     store(database, range(3))
-    with pytest.raises(Crash):
+    with pytest.raises(Killed):
         ingest.land_topic(database, lake, topic, actor="t", fault=_crash_at("before-append"))
     assert _waiting(database) == 3
     [batch] = ingest.land_topic(database, lake, topic, actor="t") or []

@@ -120,17 +120,20 @@ def consume_command(
 
 @ingest_app.command("pull")
 def pull_command(project_dir: ProjectOption = Path("."), as_json: JsonOption = False) -> None:
-    """Land what is new in the project's pulled sources (folders of files, for now): each
-    file once, bad rows to the rejects with their line. Exit 0 also when files were refused
-    (they are recorded, with the reason); 1 on an error."""
+    """Land what is new in the project's pulled sources: the files of folder sources (each
+    once, bad rows to the rejects with their line) and the rows of database tables past
+    their high-water mark. Refused files are recorded with the reason (exit 0); an error
+    reading a source exits 1, after what was landed before it."""
     from headwater.ingest.files import file_sources, land_files
     from headwater.ingest.lineage import Landing, emit_landing
+    from headwater.ingest.tables import pull_table, table_sources
     from headwater.lineage.client import make_client
     from headwater.pipeline import load_project
 
     try:
         project = load_project(project_dir)
-        sources = file_sources(project)
+        folders = file_sources(project)
+        databases = table_sources(project)
     except HeadwaterError as exc:
         fail(exc)
     settings = settings_or_exit()
@@ -138,39 +141,75 @@ def pull_command(project_dir: ProjectOption = Path("."), as_json: JsonOption = F
     lake = open_lake(settings, project.warehouse)
     actor = cli_actor()
     client = make_client(database, actor)
-    results = []
+    results: list[dict[str, Any]] = []
+
+    def report(landing: Landing, table_name: str, namespace: str) -> None:
+        table = lake.load(table_name)
+        if table is not None:
+            emit_landing(client, landing, table, namespace)
+
     try:
-        for source in sources:
-            for landed in land_files(database, lake, source, actor=actor) or ():
-                results.append(landed)
-                table = lake.load(landed.table)
-                if landed.snapshot_id is not None and table is not None:
+        for folder in folders:
+            for landed in land_files(database, lake, folder, actor=actor) or ():
+                results.append({"kind": "file", **dataclasses.asdict(landed)})
+                if landed.snapshot_id is not None:
+                    job = f"ingest.files.{landed.table.removeprefix('raw.')}"
                     landing = Landing(
-                        job=f"ingest.files.{landed.table.removeprefix('raw.')}",
-                        run_id=landed.batch_id,
-                        processing="BATCH",
-                        inputs=(("file", landed.path),),
-                        snapshot_id=landed.snapshot_id,
-                        rows=landed.rows,
+                        job,
+                        landed.batch_id,
+                        "BATCH",
+                        (("file", landed.path),),
+                        landed.snapshot_id,
+                        landed.rows,
                     )
-                    emit_landing(client, landing, table, source.namespace)
+                    report(landing, landed.table, folder.namespace)
+        for source in databases:
+            for batch in pull_table(database, lake, source, actor=actor) or ():
+                results.append({"kind": "database", **dataclasses.asdict(batch)})
+                job = f"ingest.db.{batch.table.removeprefix('raw.')}"
+                landing = Landing(
+                    job,
+                    batch.batch_id,
+                    "BATCH",
+                    (source.dataset(),),
+                    batch.snapshot_id,
+                    batch.rows,
+                )
+                report(landing, batch.table, source.namespace)
     except HeadwaterError as exc:
+        if as_json:
+            print_json(results)
         fail(exc)
     finally:
         lake.close()
         database.dispose()
     if as_json:
-        print_json([dataclasses.asdict(r) for r in results])
+        print_json(results)
         return
-    table_view = Table(title="headwater ingest pull", title_justify="left")
-    for column in ("table", "file", "status", "rows", "rejected", "note"):
-        table_view.add_column(column, justify="right" if column in ("rows", "rejected") else "left")
+    view = Table(title="headwater ingest pull", title_justify="left")
+    for column in ("table", "from", "status", "rows", "rejected", "note"):
+        view.add_column(column, justify="right" if column in ("rows", "rejected") else "left")
     for r in results:
-        table_view.add_row(
-            r.table, Path(r.path).name, r.status, f"{r.rows:,}", f"{r.rejected:,}", r.reason or ""
-        )
-    console.print(table_view)
-    console.print(f"{len(results)} new file(s)", highlight=False)
+        if r["kind"] == "file":
+            view.add_row(
+                r["table"],
+                Path(r["path"]).name,
+                r["status"],
+                f"{r['rows']:,}",
+                f"{r['rejected']:,}",
+                r["reason"] or "",
+            )
+        else:
+            view.add_row(
+                r["table"],
+                "database",
+                "landed",
+                f"{r['rows']:,}",
+                "0",
+                f"high-water {r['mark']}",
+            )
+    console.print(view)
+    console.print(f"{len(results)} new file(s) or batch(es)", highlight=False)
 
 
 @ingest_app.command("status")
@@ -186,34 +225,21 @@ def status_command(project_dir: ProjectOption = Path("."), as_json: JsonOption =
     if as_json:
         print_json([row.as_json() for row in rows])
         return
+    # Eight columns fit an 80-column terminal; --json has every counter and time.
     table = Table(title="headwater ingest status", title_justify="left")
-    columns = (
-        "source/topic",
-        "received",
-        "rejected",
-        "malformed",
-        "duplicates",
-        "dead letters",
-        "backlog",
-        "landed",
-        "last landed",
-        "lag",
-    )
+    columns = ("topic", "received", "refused", "dupes", "dead", "backlog", "landed", "lag")
     for column in columns:
-        table.add_column(column, justify="left" if column == "source/topic" else "right")
+        table.add_column(column, justify="left" if column == "topic" else "right")
     for row in rows:
-        last = row.last_landed_at.strftime("%Y-%m-%d %H:%M:%S") if row.last_landed_at else "-"
         counters = row.counters
         table.add_row(
             f"{row.source}/{row.topic}",
             f"{row.received:,}",
-            f"{counters['rejected']:,}",
-            f"{counters['malformed']:,}",
+            f"{counters['rejected'] + counters['malformed']:,}",
             f"{counters['duplicates']:,}",
             f"{row.dead_letters:,}",
             f"{row.waiting:,}",
             f"{row.landed:,}",
-            last,
             _age(row.lag_s),
         )
     console.print(table)

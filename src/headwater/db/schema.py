@@ -494,6 +494,21 @@ ingest_file_rejects = Table(
     Index(None, "file_id"),
 )
 
+# Batches pulled from a database table: one Iceberg commit each, whose snapshot carries the
+# high-water mark of the cursor column after it (the mark's home; this is its record).
+ingest_pulls = Table(
+    "ingest_pulls",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("batch_id", String(36), nullable=False, unique=True),
+    Column("table_name", String(256), nullable=False),
+    Column("mark", Text, nullable=False),
+    Column("rows", BigInteger, nullable=False),
+    Column("snapshot_id", BigInteger, nullable=False),
+    Column("landed_at", UTCDateTime, nullable=False),
+    Index(None, "table_name", "id"),
+)
+
 # What the receiver counted but did not store: deliveries refused for a bad signature, bad
 # bodies, duplicates and answers of 503 under backpressure. Summed in memory and added here by
 # the inbox writer about once a second, so a flood of bad requests does not become writes.

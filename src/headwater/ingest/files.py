@@ -34,7 +34,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 import orjson
 import pyarrow as pa
@@ -49,6 +49,7 @@ from headwater.errors import ConfigError
 from headwater.faults import fault_point
 from headwater.ingest.landing import BATCH_PROPERTY
 from headwater.ingest.payloads import schema_mismatch
+from headwater.ingest.raw import ProjectLike, raw_table
 from headwater.lake import Lake, dataset_id
 
 Format = Literal["csv", "jsonl", "parquet"]
@@ -99,25 +100,7 @@ class LandedFile:
     recovered: bool = False
 
 
-class _Table(Protocol):
-    @property
-    def schema(self) -> pa.Schema: ...
-    @property
-    def path(self) -> Path: ...
-    @property
-    def files(self) -> Mapping[str, Any] | None: ...
-
-
-class _Project(Protocol):
-    @property
-    def root(self) -> Path: ...
-    @property
-    def namespace(self) -> str: ...
-    @property
-    def sources(self) -> Mapping[str, _Table]: ...
-
-
-def file_sources(project: _Project) -> list[FileSource]:
+def file_sources(project: ProjectLike) -> list[FileSource]:
     """The raw tables of ``project`` that read a folder; `ConfigError` names file and key."""
     found = []
     for name, table in project.sources.items():
@@ -293,19 +276,6 @@ def read_file(path: Path, kind: Format, schema: pa.Schema) -> tuple[pa.Table, li
     return pa.table(columns), rejects
 
 
-def _raw_table(lake: Lake, source: FileSource) -> Table:
-    schema = pa.schema([*source.schema, *FILE_COLUMNS])
-    lake.ensure_namespace("raw")
-    table = lake.load(source.table)
-    if table is None:
-        return lake.create(source.table, schema)
-    if lake.evolve(table, schema):
-        reloaded = lake.load(source.table)
-        assert reloaded is not None
-        return reloaded
-    return table
-
-
 def _known(connection: Connection, table: str) -> set[str]:
     query = select(ingest_files.c.sha256).where(ingest_files.c.table_name == table)
     return set(connection.execute(query).scalars())
@@ -377,7 +347,7 @@ def land_files(
             return None
         if not source.folder.is_dir():
             raise ConfigError(f"{source.table} files.folder", f"{source.folder} is not a folder")
-        table = _raw_table(lake, source)
+        table = raw_table(lake, source.table, pa.schema([*source.schema, *FILE_COLUMNS]))
         namespace, name = dataset_id(table.location())
         node = f"dataset:{namespace}:{name}"
         with database.read() as connection:

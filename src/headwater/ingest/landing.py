@@ -37,6 +37,7 @@ from headwater import audit
 from headwater.db import Database, named_lock
 from headwater.db.schema import ingest_batches, ingest_inbox
 from headwater.faults import fault_point
+from headwater.ingest.raw import raw_table
 from headwater.ingest.sources import Topic
 from headwater.lake import Lake, dataset_id
 
@@ -121,15 +122,7 @@ def arrow_batch(topic: Topic, batch_id: str, rows: Sequence[_Waiting]) -> pa.Tab
 
 
 def _raw_table(lake: Lake, topic: Topic) -> Table:
-    lake.ensure_namespace("raw")
-    table = lake.load(topic.table)
-    if table is None:
-        return lake.create(topic.table, table_schema(topic))
-    if lake.evolve(table, table_schema(topic)):  # e.g. created by the pipeline without _hw_*
-        reloaded = lake.load(topic.table)
-        assert reloaded is not None
-        return reloaded
-    return table
+    return raw_table(lake, topic.table, table_schema(topic))
 
 
 def _batch_snapshots(table: Table, after: int | None) -> list[tuple[int, str]]:

@@ -23,11 +23,12 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
 import pyarrow as pa
 
 from headwater.errors import ConfigError
+from headwater.ingest.raw import Declaration, DeclaredTable, ProjectLike
 from headwater.ingest.signatures import DEFAULT_TOLERANCE_S, SCHEMES, Scheme
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
@@ -53,35 +54,6 @@ class WebhookSource:
     topics: Mapping[str, Topic]
 
 
-class _Declaration(Protocol):
-    @property
-    def source(self) -> str: ...
-    @property
-    def settings(self) -> Mapping[str, Any]: ...
-    @property
-    def path(self) -> Path: ...
-    @property
-    def tables(self) -> tuple[str, ...]: ...
-
-
-class _Table(Protocol):
-    @property
-    def schema(self) -> pa.Schema: ...
-
-
-class _Project(Protocol):
-    """What a loaded pipeline project offers (``headwater.pipeline.Project``)."""
-
-    @property
-    def root(self) -> Path: ...
-    @property
-    def namespace(self) -> str: ...
-    @property
-    def sources(self) -> Mapping[str, _Table]: ...
-    @property
-    def webhooks(self) -> Mapping[str, _Declaration]: ...
-
-
 def _positive(value: Any, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ConfigError(where, f"must be a positive whole number, got {value!r}")
@@ -102,8 +74,8 @@ def _secrets(value: Any, where: str, environ: Mapping[str, str]) -> tuple[str, .
 
 
 def webhook_source(
-    declaration: _Declaration,
-    tables: Mapping[str, _Table],
+    declaration: Declaration,
+    tables: Mapping[str, DeclaredTable],
     namespace: str,
     where: str,
     environ: Mapping[str, str],
@@ -151,7 +123,7 @@ def webhook_source(
 
 
 def webhook_sources(
-    project: _Project, environ: Mapping[str, str] | None = None
+    project: ProjectLike, environ: Mapping[str, str] | None = None
 ) -> dict[str, WebhookSource]:
     """Every webhook source of a loaded pipeline project, by name."""
     environ = os.environ if environ is None else environ

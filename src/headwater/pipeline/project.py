@@ -59,8 +59,9 @@ class SourceTable:
     path: Path
     description: str = ""
     tests: tuple[TestSpec, ...] = ()
-    # ``files:`` as written: a folder whose files `headwater.ingest` lands in this table
+    # ``files:`` / ``database:`` as written: what `headwater.ingest` pulls into this table
     files: Mapping[str, Any] | None = None
+    database: Mapping[str, Any] | None = None
 
     @property
     def layer(self) -> str:
@@ -255,7 +256,7 @@ def _load_python(path: Path, where: str) -> tuple[PythonModel, dict[str, Any], t
     return function, _mapping(getattr(module, "CONFIG", {}), f"{where}: CONFIG"), inputs
 
 
-_TABLE_KEYS = {"columns", "description", "tests", "files"}
+_TABLE_KEYS = {"columns", "description", "tests", "files", "database"}
 
 
 def _sources(root: Path) -> tuple[dict[str, SourceTable], dict[str, WebhookDeclaration]]:
@@ -305,6 +306,9 @@ def _sources(root: Path) -> tuple[dict[str, SourceTable], dict[str, WebhookDecla
                 description=str(spec.get("description", "")),
                 tests=parse_tests(spec.get("tests"), name, f"{key}.tests"),
                 files=_mapping(spec["files"], f"{key}.files") if "files" in spec else None,
+                database=(
+                    _mapping(spec["database"], f"{key}.database") if "database" in spec else None
+                ),
             )
     return sources, webhooks
 

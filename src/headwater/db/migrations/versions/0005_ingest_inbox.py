@@ -104,6 +104,19 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_ingest_file_rejects_file_id"), "ingest_file_rejects", ["file_id"])
     op.create_table(
+        "ingest_pulls",
+        sa.Column("id", _ID, autoincrement=True, nullable=False),
+        sa.Column("batch_id", sa.String(length=36), nullable=False),
+        sa.Column("table_name", sa.String(length=256), nullable=False),
+        sa.Column("mark", sa.Text(), nullable=False),
+        sa.Column("rows", sa.BigInteger(), nullable=False),
+        sa.Column("snapshot_id", sa.BigInteger(), nullable=False),
+        sa.Column("landed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_ingest_pulls")),
+        sa.UniqueConstraint("batch_id", name=op.f("uq_ingest_pulls_batch_id")),
+    )
+    op.create_index(op.f("ix_ingest_pulls_table_name_id"), "ingest_pulls", ["table_name", "id"])
+    op.create_table(
         "ingest_counters",
         sa.Column("source", sa.String(length=128), nullable=False),
         sa.Column("topic", sa.String(length=128), nullable=False),
@@ -115,6 +128,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("ingest_counters")
+    op.drop_index(op.f("ix_ingest_pulls_table_name_id"), "ingest_pulls")
+    op.drop_table("ingest_pulls")
     op.drop_index(op.f("ix_ingest_file_rejects_file_id"), "ingest_file_rejects")
     op.drop_table("ingest_file_rejects")
     op.drop_table("ingest_files")
