@@ -10,6 +10,7 @@ is declared ``string`` and typed by a staging model.
 from __future__ import annotations
 
 import decimal
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
@@ -37,6 +38,14 @@ def _show(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+def _parses(parse: Callable[[str], object], text: str) -> bool:
+    try:
+        parse(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _mismatch(value: Any, data_type: pa.DataType) -> str | None:
     """Why ``value`` cannot be a ``data_type``, or None when it can."""
     if pa.types.is_string(data_type):
@@ -60,21 +69,11 @@ def _mismatch(value: Any, data_type: pa.DataType) -> str | None:
             return "expected a decimal number"
         return None
     if pa.types.is_date(data_type):
-        if isinstance(value, str):
-            try:
-                date.fromisoformat(value)
-                return None
-            except ValueError:
-                pass
-        return "expected a date like 2026-12-01"
+        ok = isinstance(value, str) and _parses(date.fromisoformat, value)
+        return None if ok else "expected a date like 2026-12-01"
     if pa.types.is_timestamp(data_type):
-        if isinstance(value, str):
-            try:
-                datetime.fromisoformat(value)
-                return None
-            except ValueError:
-                pass
-        return "expected an ISO 8601 timestamp like 2026-12-01T09:30:00Z"
+        ok = isinstance(value, str) and _parses(datetime.fromisoformat, value)
+        return None if ok else "expected an ISO 8601 timestamp like 2026-12-01T09:30:00Z"
     return f"type {data_type} is not accepted from JSON"
 
 
