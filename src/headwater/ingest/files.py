@@ -49,8 +49,8 @@ from headwater.errors import ConfigError
 from headwater.faults import fault_point
 from headwater.ingest.landing import BATCH_PROPERTY
 from headwater.ingest.payloads import schema_mismatch
-from headwater.ingest.raw import ProjectLike, raw_table
-from headwater.lake import Lake, dataset_id
+from headwater.ingest.raw import ProjectLike, audit_node, raw_table, where
+from headwater.lake import Lake
 
 Format = Literal["csv", "jsonl", "parquet"]
 FORMATS: tuple[Format, ...] = ("csv", "jsonl", "parquet")
@@ -107,18 +107,16 @@ def file_sources(project: ProjectLike) -> list[FileSource]:
         block = table.files
         if block is None:
             continue
-        where = f"{Path(table.path).relative_to(project.root)}: tables.{name.removeprefix('raw.')}"
+        key = where(project, name, table, "files")
         unknown = set(block) - {"folder", "format"}
         if unknown:
-            raise ConfigError(
-                f"{where}.files.{sorted(unknown)[0]}", "unknown key; known: folder, format"
-            )
+            raise ConfigError(f"{key}.{sorted(unknown)[0]}", "unknown key; known: folder, format")
         folder = block.get("folder")
         if not isinstance(folder, str) or not folder.strip():
-            raise ConfigError(f"{where}.files.folder", "is required: the folder to read")
+            raise ConfigError(f"{key}.folder", "is required: the folder to read")
         kind = block.get("format")
         if kind is not None and kind not in FORMATS:
-            raise ConfigError(f"{where}.files.format", f"must be one of {', '.join(FORMATS)}")
+            raise ConfigError(f"{key}.format", f"must be one of {', '.join(FORMATS)}")
         path = Path(folder)
         found.append(
             FileSource(
@@ -348,8 +346,7 @@ def land_files(
         if not source.folder.is_dir():
             raise ConfigError(f"{source.table} files.folder", f"{source.folder} is not a folder")
         table = raw_table(lake, source.table, pa.schema([*source.schema, *FILE_COLUMNS]))
-        namespace, name = dataset_id(table.location())
-        node = f"dataset:{namespace}:{name}"
+        node = audit_node(table)
         with database.read() as connection:
             known = _known(connection, source.table)
         committed = _committed(table)

@@ -37,9 +37,9 @@ from headwater import audit
 from headwater.db import Database, named_lock
 from headwater.db.schema import ingest_batches, ingest_inbox
 from headwater.faults import fault_point
-from headwater.ingest.raw import raw_table
+from headwater.ingest.raw import audit_node, raw_table
 from headwater.ingest.sources import Topic
-from headwater.lake import Lake, dataset_id
+from headwater.lake import Lake
 
 BATCH_PROPERTY = "headwater.ingest.batch-id"
 FIRST_SEQ_PROPERTY = "headwater.ingest.first-seq"
@@ -205,8 +205,7 @@ def _record(
             "landed_at": datetime.now(UTC),
         },
     )
-    namespace, name = dataset_id(table.location())
-    node = f"dataset:{namespace}:{name}"
+    node = audit_node(table)
     details = {
         "batch_id": batch.batch_id,
         "source": batch.source,
@@ -222,6 +221,22 @@ def _record(
     # The batch id is also the OpenLineage run id of the landing (headwater.ingest.lineage).
     refs = [f"run:{batch.batch_id}", f"webhook:{batch.source}/{batch.topic}"]
     audit.append(connection, audit.AuditRecord(action, node, actor, details, refs))
+
+
+def _batch(
+    topic: Topic, batch_id: str, seqs: Sequence[int], snapshot_id: int, *, recovered: bool
+) -> LandedBatch:
+    return LandedBatch(
+        source=topic.source,
+        topic=topic.name,
+        table=topic.table,
+        batch_id=batch_id,
+        rows=len(seqs),
+        first_seq=seqs[0] if seqs else 0,
+        last_seq=seqs[-1] if seqs else 0,
+        snapshot_id=snapshot_id,
+        recovered=recovered,
+    )
 
 
 def _recover(
@@ -240,17 +255,7 @@ def _recover(
             snapshot_id=snapshot_id,
         ).to_arrow()
         seqs = sorted(rows.column("_hw_inbox_seq").to_pylist())
-        batch = LandedBatch(
-            source=topic.source,
-            topic=topic.name,
-            table=topic.table,
-            batch_id=batch_id,
-            rows=len(seqs),
-            first_seq=seqs[0] if seqs else 0,
-            last_seq=seqs[-1] if seqs else 0,
-            snapshot_id=snapshot_id,
-            recovered=True,
-        )
+        batch = _batch(topic, batch_id, seqs, snapshot_id, recovered=True)
         with database.write() as connection:
             _record(connection, table, batch, seqs, actor)
         recovered.append(batch)
@@ -321,16 +326,7 @@ def land_topic(
         fault("after-append")
         snapshot_id = _snapshot_of(table, batch_id)
         assert snapshot_id is not None  # the commit just made it
-        batch = LandedBatch(
-            source=topic.source,
-            topic=topic.name,
-            table=topic.table,
-            batch_id=batch_id,
-            rows=len(seqs),
-            first_seq=seqs[0],
-            last_seq=seqs[-1],
-            snapshot_id=snapshot_id,
-        )
+        batch = _batch(topic, batch_id, seqs, snapshot_id, recovered=False)
         with database.write() as connection:
             _record(connection, table, batch, seqs, actor)
         fault("after-mark")

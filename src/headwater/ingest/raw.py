@@ -9,7 +9,7 @@ from typing import Any, Protocol
 import pyarrow as pa
 from pyiceberg.table import Table
 
-from headwater.lake import Lake
+from headwater.lake import Lake, dataset_id
 
 
 class DeclaredTable(Protocol):
@@ -68,3 +68,9 @@ def raw_table(lake: Lake, name: str, schema: pa.Schema) -> Table:
         assert reloaded is not None
         return reloaded
     return table
+
+
+def audit_node(table: Table) -> str:
+    """The audit target of a raw table, named as the lineage API names its dataset."""
+    namespace, name = dataset_id(table.location())
+    return f"dataset:{namespace}:{name}"

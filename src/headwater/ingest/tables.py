@@ -45,8 +45,8 @@ from headwater.db.schema import ingest_pulls
 from headwater.errors import ConfigError, HeadwaterError
 from headwater.faults import fault_point
 from headwater.ingest.landing import BATCH_PROPERTY
-from headwater.ingest.raw import ProjectLike, raw_table, where
-from headwater.lake import Lake, dataset_id
+from headwater.ingest.raw import ProjectLike, audit_node, raw_table, where
+from headwater.lake import Lake
 
 MARK_PROPERTY = "headwater.ingest.high-water"
 DEFAULT_BATCH_ROWS = 10_000
@@ -173,7 +173,6 @@ def _record(
             "landed_at": datetime.now(UTC),
         },
     )
-    namespace, name = dataset_id(table.location())
     source_ns, source_name = source.dataset()
     details = {
         "table": batch.table,
@@ -187,9 +186,7 @@ def _record(
     action = "ingest.pull.recover" if batch.recovered else "ingest.pull.land"
     audit.append(
         connection,
-        audit.AuditRecord(
-            action, f"dataset:{namespace}:{name}", actor, details, [f"run:{batch.batch_id}"]
-        ),
+        audit.AuditRecord(action, audit_node(table), actor, details, [f"run:{batch.batch_id}"]),
     )
 
 
