@@ -28,7 +28,7 @@ from headwater.lake import Lake
 from headwater.lineage import LineageEvent, LineageWriter, client
 from headwater.lineage.apply import EventOutcome
 from headwater.lineage.client import LocalStoreTransport, make_client
-from headwater.pipeline import emit, load_project
+from headwater.pipeline import build_graph, emit, load_project
 from headwater.pipeline.emit import LineageEmitter
 from tests.pipeline.projects import (
     delivered_project,
@@ -112,6 +112,7 @@ def test_a_quiet_spell_does_not_hold_events_back(
         database,
         make_client(database, "tester"),
         project,
+        build_graph(project),
         str(uuid.uuid4()),
         datetime.now(UTC),
         lake.warehouse,

@@ -82,7 +82,6 @@ class ModelOutcome:
     output: Output | None = None
     tests: list[TestOutcome] = field(default_factory=list)
     # The model's SQL with the views it reads inlined: what column lineage is computed from.
-    lineage_sql: str | None = None
 
 
 class Emitter:
@@ -336,7 +335,6 @@ def _attempt(ctx: RunContext, model: Model, outcome: ModelOutcome, notes: list[s
     if model.config.materialized == "view" and not model.tests:
         # Nothing is stored or checked: the models that read the view compute it.
         record.mode = "view"
-        outcome.lineage_sql = ctx.graph.inline_views(model.name)
         return
     views = [name for name in ctx.graph.inputs[model.name] if ctx.graph.is_view(name)]
     stored_inputs = ctx.graph.stored_inputs(model.name)
@@ -381,7 +379,6 @@ def _attempt(ctx: RunContext, model: Model, outcome: ModelOutcome, notes: list[s
             }
             for read in reads
         }
-        outcome.lineage_sql = ctx.graph.inline_views(model.name)
         if model.config.materialized == "view":
             connection.execute(f"CREATE OR REPLACE VIEW {model.name} AS {model.sql}")
             outcome.tests = _test(ctx, connection, model, reads, None, Facts())

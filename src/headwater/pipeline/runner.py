@@ -88,7 +88,13 @@ def _run(
     nominal_time = datetime.now(UTC)
     state = PipelineState(database)
     emitter = LineageEmitter(
-        database, make_client(database, actor), project, run_uuid, nominal_time, lake.warehouse
+        database,
+        make_client(database, actor),
+        project,
+        graph,
+        run_uuid,
+        nominal_time,
+        lake.warehouse,
     )
     ctx = RunContext(
         project=project,
