@@ -126,6 +126,15 @@ def test_a_model_cannot_read_a_later_layer(tmp_path: Path) -> None:
         ),
         (
             {
+                "/sources/bad.yml": (
+                    "tables:\n  x:\n    files: {folder: drop}\n    api: {url: http://a}\n"
+                    "    columns: {a: long}\n"
+                )
+            },
+            "sources/bad.yml: tables.x: files and api both fill this table; declare one way in",
+        ),
+        (
+            {
                 "staging/a.sql": "-- materialized: append\n-- incremental_on: [raw.x]\nSELECT * FROM raw.orders\n",
             },
             "incremental_on names raw.x, which the model does not read",

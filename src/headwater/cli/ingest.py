@@ -121,12 +121,14 @@ def consume_command(
 @ingest_app.command("pull")
 def pull_command(project_dir: ProjectOption = Path("."), as_json: JsonOption = False) -> None:
     """Land what is new in the project's pulled sources: the files of folder sources (each
-    once, bad rows to the rejects with their line) and the rows of database tables past
-    their high-water mark. Refused files are recorded with the reason (exit 0); an error
+    once, bad rows to the rejects with their line), the rows of database tables past
+    their high-water mark and the records of REST APIs since the saved position (retrying
+    429, 5xx and timeouts). Refused files are recorded with the reason (exit 0); an error
     reading a source exits 1, after what was landed before it."""
+    from headwater.ingest.api import ApiSource, api_sources, pull_api
     from headwater.ingest.files import file_sources, land_files
     from headwater.ingest.lineage import Landing, emit_landing
-    from headwater.ingest.tables import pull_table, table_sources
+    from headwater.ingest.tables import PulledBatch, TableSource, pull_table, table_sources
     from headwater.lineage.client import make_client
     from headwater.pipeline import load_project
 
@@ -134,6 +136,7 @@ def pull_command(project_dir: ProjectOption = Path("."), as_json: JsonOption = F
         project = load_project(project_dir)
         folders = file_sources(project)
         databases = table_sources(project)
+        apis = api_sources(project)
     except HeadwaterError as exc:
         fail(exc)
     settings = settings_or_exit()
@@ -147,6 +150,18 @@ def pull_command(project_dir: ProjectOption = Path("."), as_json: JsonOption = F
         table = lake.load(table_name)
         if table is not None:
             emit_landing(client, landing, table, namespace)
+
+    def pulled(
+        kind: str, batches: list[PulledBatch] | None, source: TableSource | ApiSource
+    ) -> None:
+        prefix = "db" if kind == "database" else kind
+        for batch in batches or ():
+            results.append({"kind": kind, **dataclasses.asdict(batch)})
+            job = f"ingest.{prefix}.{batch.table.removeprefix('raw.')}"
+            landing = Landing(
+                job, batch.batch_id, "BATCH", (source.dataset(),), batch.snapshot_id, batch.rows
+            )
+            report(landing, batch.table, source.namespace)
 
     try:
         for folder in folders:
@@ -164,18 +179,9 @@ def pull_command(project_dir: ProjectOption = Path("."), as_json: JsonOption = F
                     )
                     report(landing, landed.table, folder.namespace)
         for source in databases:
-            for batch in pull_table(database, lake, source, actor=actor) or ():
-                results.append({"kind": "database", **dataclasses.asdict(batch)})
-                job = f"ingest.db.{batch.table.removeprefix('raw.')}"
-                landing = Landing(
-                    job,
-                    batch.batch_id,
-                    "BATCH",
-                    (source.dataset(),),
-                    batch.snapshot_id,
-                    batch.rows,
-                )
-                report(landing, batch.table, source.namespace)
+            pulled("database", pull_table(database, lake, source, actor=actor), source)
+        for api in apis:
+            pulled("api", pull_api(database, lake, api, actor=actor), api)
     except HeadwaterError as exc:
         if as_json:
             print_json(results)
@@ -200,14 +206,10 @@ def pull_command(project_dir: ProjectOption = Path("."), as_json: JsonOption = F
                 r["reason"] or "",
             )
         else:
-            view.add_row(
-                r["table"],
-                "database",
-                "landed",
-                f"{r['rows']:,}",
-                "0",
-                f"high-water {r['mark']}",
-            )
+            # A database's mark is its cursor's value; an API's, the pull's state.
+            mark = r["mark"]
+            note = f"since {mark['since']}" if r["kind"] == "api" else f"high-water {mark}"
+            view.add_row(r["table"], r["kind"], "landed", f"{r['rows']:,}", "0", note)
     console.print(view)
     console.print(f"{len(results)} new file(s) or batch(es)", highlight=False)
 

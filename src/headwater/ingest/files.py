@@ -168,8 +168,9 @@ def _convert(text: str, data_type: pa.DataType) -> Any:
     raise ValueError(f"type {data_type} cannot be read from text")
 
 
-def _json_value(value: Any, data_type: pa.DataType) -> Any:
-    # schema_mismatch has checked the type; timestamps, dates and decimals come as text.
+def json_value(value: Any, data_type: pa.DataType) -> Any:
+    """A JSON value that `schema_mismatch` accepted, as ``data_type`` (timestamps, dates and
+    decimals come as text)."""
     if value is None:
         return None
     if isinstance(value, str) and not pa.types.is_string(data_type):
@@ -233,7 +234,7 @@ def _jsonl_rows(path: Path, schema: pa.Schema) -> Iterator[tuple[int, dict[str, 
             problem = schema_mismatch(payload, schema)
             if problem is None:
                 try:
-                    row = {f.name: _json_value(payload.get(f.name), f.type) for f in schema}
+                    row = {f.name: json_value(payload.get(f.name), f.type) for f in schema}
                 except ValueError as exc:
                     problem = f"cannot read a value: {exc}"
             if problem is not None:

@@ -10,7 +10,7 @@ is declared ``string`` and typed by a staging model.
 from __future__ import annotations
 
 import decimal
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from typing import Any
 
@@ -77,13 +77,17 @@ def _mismatch(value: Any, data_type: pa.DataType) -> str | None:
     return f"type {data_type} is not accepted from JSON"
 
 
-def schema_mismatch(payload: dict[str, Any], schema: pa.Schema) -> str | None:
-    """The first declared column the payload gets wrong, as a reason; None if it matches."""
+def mismatches(payload: dict[str, Any], schema: pa.Schema) -> Iterator[tuple[str, str]]:
+    """Each declared column the payload gets wrong, with why."""
     for column in schema:
         value = payload.get(column.name)
         if value is None:
             continue
         problem = _mismatch(value, column.type)
         if problem:
-            return f"{column.name}: {problem}, got {_show(value)}"
-    return None
+            yield column.name, f"{column.name}: {problem}, got {_show(value)}"
+
+
+def schema_mismatch(payload: dict[str, Any], schema: pa.Schema) -> str | None:
+    """The first declared column the payload gets wrong, as a reason; None if it matches."""
+    return next((reason for _, reason in mismatches(payload, schema)), None)

@@ -29,7 +29,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 import pyarrow as pa
@@ -76,6 +76,15 @@ class TableSource:
         scheme = "postgres" if backend == "postgresql" else backend
         port = f":{url.port}" if url.port else ""
         return f"{scheme}://{url.host}{port}", f"{url.database}.{self.source_table}"
+
+
+class PulledSource(Protocol):
+    """A source whose commits carry their position in `MARK_PROPERTY` (a database table, a
+    REST API): what the record and the recovery of its batches need."""
+
+    @property
+    def table(self) -> str: ...
+    def dataset(self) -> tuple[str, str]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +145,7 @@ def table_sources(
     return found
 
 
-def _marks(table: Table) -> list[tuple[int, str, Any]]:
+def marks(table: Table) -> list[tuple[int, str, Any]]:
     """(snapshot id, batch id, mark) of every pull commit, oldest first."""
     found = []
     for snapshot in table.metadata.snapshots:
@@ -159,8 +168,16 @@ def _from_mark(value: Any, data_type: pa.DataType) -> Any:
     return value
 
 
+def record(
+    database: Database, table: Table, batch: PulledBatch, source: PulledSource, actor: str
+) -> None:
+    """After its commit: the batch in ``ingest_pulls`` and the audit log, in one transaction."""
+    with database.write() as connection:
+        _record(connection, table, batch, source, actor)
+
+
 def _record(
-    connection: Connection, table: Table, batch: PulledBatch, source: TableSource, actor: str
+    connection: Connection, table: Table, batch: PulledBatch, source: PulledSource, actor: str
 ) -> None:
     connection.execute(
         ingest_pulls.insert(),
@@ -190,10 +207,11 @@ def _record(
     )
 
 
-def _recover(
-    database: Database, table: Table, source: TableSource, actor: str
+def recover(
+    database: Database, table: Table, source: PulledSource, actor: str
 ) -> list[PulledBatch]:
-    commits = _marks(table)
+    """Record the commits of ``source`` that a pull killed after its commit never recorded."""
+    commits = marks(table)
     if not commits:
         return []
     with database.read() as connection:
@@ -212,8 +230,7 @@ def _recover(
             else "0"
         )
         batch = PulledBatch(source.table, batch_id, int(added), mark, snapshot_id, recovered=True)
-        with database.write() as connection:
-            _record(connection, table, batch, source, actor)
+        record(database, table, batch, source, actor)
         recovered.append(batch)
     return recovered
 
@@ -257,8 +274,8 @@ def pull_table(
         if not held:
             return None
         table = raw_table(lake, source.table, pa.schema([*source.schema, *PULL_COLUMNS]))
-        pulled = _recover(database, table, source, actor)
-        commits = _marks(table)
+        pulled = recover(database, table, source, actor)
+        commits = marks(table)
         cursor_type = source.schema.field(source.cursor).type
         mark = _from_mark(commits[-1][2], cursor_type) if commits else None
         for _ in range(max_batches):
@@ -283,7 +300,6 @@ def pull_table(
             current = table.current_snapshot()
             assert current is not None
             batch = PulledBatch(source.table, batch_id, len(rows), mark, current.snapshot_id)
-            with database.write() as connection:
-                _record(connection, table, batch, source, actor)
+            record(database, table, batch, source, actor)
             pulled.append(batch)
         return pulled

@@ -59,9 +59,11 @@ class SourceTable:
     path: Path
     description: str = ""
     tests: tuple[TestSpec, ...] = ()
-    # ``files:`` / ``database:`` as written: what `headwater.ingest` pulls into this table
+    # ``files:`` / ``database:`` / ``api:`` as written: what `headwater.ingest` pulls into
+    # this table (one of them at most)
     files: Mapping[str, Any] | None = None
     database: Mapping[str, Any] | None = None
+    api: Mapping[str, Any] | None = None
 
     @property
     def layer(self) -> str:
@@ -256,7 +258,8 @@ def _load_python(path: Path, where: str) -> tuple[PythonModel, dict[str, Any], t
     return function, _mapping(getattr(module, "CONFIG", {}), f"{where}: CONFIG"), inputs
 
 
-_TABLE_KEYS = {"columns", "description", "tests", "files", "database"}
+_PULLS = ("files", "database", "api")
+_TABLE_KEYS = {"columns", "description", "tests", *_PULLS}
 
 
 def _sources(root: Path) -> tuple[dict[str, SourceTable], dict[str, WebhookDeclaration]]:
@@ -288,6 +291,11 @@ def _sources(root: Path) -> tuple[dict[str, SourceTable], dict[str, WebhookDecla
                 raise ProjectError(
                     f"{key}: unknown key {sorted(unknown)[0]!r}; known: {', '.join(sorted(_TABLE_KEYS))}"
                 )
+            pulls = [pull for pull in _PULLS if pull in spec]
+            if len(pulls) > 1:
+                raise ProjectError(
+                    f"{key}: {pulls[0]} and {pulls[1]} both fill this table; declare one way in"
+                )
             fields = []
             for column, type_name in _mapping(spec.get("columns"), f"{key}.columns").items():
                 try:
@@ -305,10 +313,7 @@ def _sources(root: Path) -> tuple[dict[str, SourceTable], dict[str, WebhookDecla
                 path=path,
                 description=str(spec.get("description", "")),
                 tests=parse_tests(spec.get("tests"), name, f"{key}.tests"),
-                files=_mapping(spec["files"], f"{key}.files") if "files" in spec else None,
-                database=(
-                    _mapping(spec["database"], f"{key}.database") if "database" in spec else None
-                ),
+                **{pull: _mapping(spec[pull], f"{key}.{pull}") for pull in pulls},
             )
     return sources, webhooks
 
