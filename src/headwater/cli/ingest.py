@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import signal
 import threading
 import time
@@ -125,63 +124,23 @@ def pull_command(project_dir: ProjectOption = Path("."), as_json: JsonOption = F
     their high-water mark and the records of REST APIs since the saved position (retrying
     429, 5xx and timeouts). Refused files are recorded with the reason (exit 0); an error
     reading a source exits 1, after what was landed before it."""
-    from headwater.ingest.api import ApiSource, api_sources, pull_api
-    from headwater.ingest.files import file_sources, land_files
-    from headwater.ingest.lineage import Landing, emit_landing
-    from headwater.ingest.tables import PulledBatch, TableSource, pull_table, table_sources
+    from headwater.ingest.pulls import pull_sources
     from headwater.lineage.client import make_client
     from headwater.pipeline import load_project
 
     try:
         project = load_project(project_dir)
-        folders = file_sources(project)
-        databases = table_sources(project)
-        apis = api_sources(project)
     except HeadwaterError as exc:
         fail(exc)
     settings = settings_or_exit()
     database = migrated_database(settings)
     lake = open_lake(settings, project.warehouse)
     actor = cli_actor()
-    client = make_client(database, actor)
     results: list[dict[str, Any]] = []
-
-    def report(landing: Landing, table_name: str, namespace: str) -> None:
-        table = lake.load(table_name)
-        if table is not None:
-            emit_landing(client, landing, table, namespace)
-
-    def pulled(
-        kind: str, batches: list[PulledBatch] | None, source: TableSource | ApiSource
-    ) -> None:
-        prefix = "db" if kind == "database" else kind
-        for batch in batches or ():
-            results.append({"kind": kind, **dataclasses.asdict(batch)})
-            job = f"ingest.{prefix}.{batch.table.removeprefix('raw.')}"
-            landing = Landing(
-                job, batch.batch_id, "BATCH", (source.dataset(),), batch.snapshot_id, batch.rows
-            )
-            report(landing, batch.table, source.namespace)
-
     try:
-        for folder in folders:
-            for landed in land_files(database, lake, folder, actor=actor) or ():
-                results.append({"kind": "file", **dataclasses.asdict(landed)})
-                if landed.snapshot_id is not None:
-                    job = f"ingest.files.{landed.table.removeprefix('raw.')}"
-                    landing = Landing(
-                        job,
-                        landed.batch_id,
-                        "BATCH",
-                        (("file", landed.path),),
-                        landed.snapshot_id,
-                        landed.rows,
-                    )
-                    report(landing, landed.table, folder.namespace)
-        for source in databases:
-            pulled("database", pull_table(database, lake, source, actor=actor), source)
-        for api in apis:
-            pulled("api", pull_api(database, lake, api, actor=actor), api)
+        client = make_client(database, actor)
+        for result in pull_sources(project, database, lake, actor=actor, client=client):
+            results.append(result)
     except HeadwaterError as exc:
         if as_json:
             print_json(results)
