@@ -67,7 +67,7 @@ RAW_TABLES = (
     "raw.pos_orders",
     "raw.web_customers",
     "raw.pos_customers",
-    "raw.refunds",
+    "raw.payments_refunds",
 )
 
 # The targets on the 2-core machine.

@@ -1,7 +1,8 @@
 """``headwater demo`` (what ``make demo`` runs): the shop pipeline end to end, twice.
 
-Specification: the first call loads batch 0, runs the pipeline from scratch, delivers batch 1
-and runs it incrementally; each later call delivers and runs one more batch. Every model
+Specification: the first call feeds batch 0 (web store and payments as signed webhooks, the
+point of sale as a pulled database), runs the pipeline from scratch, feeds batch 1 and runs it
+incrementally; each later call feeds and runs one more batch. Every model
 completes, the entity coverage holds, and every OpenLineage event the demo emits is valid
 against the spec, core schema and every facet.
 """
@@ -12,7 +13,10 @@ import json
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
+from headwater.db import Database
+from headwater.db.schema import jobs
 from tests.conftest import Backend
 from tests.pipeline.spec import spec_errors
 from tests.test_cli import headwater
@@ -30,6 +34,21 @@ def test_the_demo_runs_the_shop_pipeline_and_then_one_more_day(
     assert first.returncode == 0, first.stderr + first.stdout
     assert "batch 0: " in first.stdout and "batch 1: " in first.stdout
     assert "COMPLETED" in first.stdout and "FAILED" not in first.stdout
+    # The web store and the payments came in as signed webhooks, each event once: the day's
+    # duplicate deliveries were answered "duplicate" and never stored.
+    status = headwater("ingest", "status", "--json", "-p", "examples/shop", env=env, cwd=tmp_path)
+    assert status.returncode == 0, status.stderr
+    topics = {f"{t['source']}/{t['topic']}": t for t in json.loads(status.stdout)}
+    assert set(topics) == {"web/orders", "web/customers", "payments/refunds"}
+    for topic in topics.values():
+        assert topic["received"] == topic["landed"] > 0 and topic["waiting"] == 0
+        assert topic["counters"]["duplicates"] > 0
+    # The point of sale was pulled from its database, and every landing is a lineage run.
+    database = Database(backend.url)
+    with database.read() as connection:
+        jobs_run = set(connection.execute(select(jobs.c.name)).scalars())
+    database.dispose()
+    assert {"ingest.web.orders", "ingest.payments.refunds", "ingest.db.pos_orders"} <= jobs_run
     second = headwater("demo", "--orders", "3000", env=env, cwd=tmp_path)
     assert second.returncode == 0, second.stderr
     assert "batch 2: " in second.stdout

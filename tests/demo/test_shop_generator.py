@@ -16,6 +16,8 @@ from headwater.demo.shop import (
     BATCH0_END,
     DIRT_RATES,
     RAW_SCHEMAS,
+    SEQUENCE,
+    SEQUENCE_SPAN,
     batch_window,
     generate_batch,
 )
@@ -90,7 +92,7 @@ def test_batches_do_not_collide_except_for_the_replayed_events() -> None:
                 "orders": {r["order_id"] for r in orders_of(tables)} - {None},
                 "customers": set(tables["raw.web_customers"]["customer_id"].to_pylist())
                 | set(tables["raw.pos_customers"]["customer_id"].to_pylist()),
-                "refunds": set(tables["raw.refunds"]["refund_id"].to_pylist()),
+                "refunds": set(tables["raw.payments_refunds"]["refund_id"].to_pylist()),
             }
         )
     replay_size = round(ORDERS * DIRT_RATES["duplicate_next_batch"]) + round(
@@ -107,6 +109,11 @@ def test_batches_do_not_collide_except_for_the_replayed_events() -> None:
     assert ids[1]["customers"] & ids[0]["customers"]
 
 
+# What differs between two deliveries of one event: when it arrived and, at the point of sale,
+# the row number the POS database gave each.
+RECEIPT = {"received_at": None, "seq": None}
+
+
 def test_a_replayed_event_is_the_same_payload_received_again() -> None:
     earlier = {r["event_id"]: r for r in orders_of(batch(0))}
     later = [r for r in orders_of(batch(1)) if r["event_id"] in earlier]
@@ -114,7 +121,7 @@ def test_a_replayed_event_is_the_same_payload_received_again() -> None:
     start, _ = batch_window(1)
     for record in later:
         original = earlier[record["event_id"]]
-        assert {**record, "received_at": None} == {**original, "received_at": None}
+        assert {**record, **RECEIPT} == {**original, **RECEIPT}
         assert record["received_at"] >= start > original["received_at"]
 
 
@@ -131,7 +138,7 @@ def test_duplicate_deliveries_within_a_batch() -> None:
             if len(deliveries) > 1:
                 a, b = deliveries[:2]
                 assert a["received_at"] != b["received_at"]
-                assert {**a, "received_at": None} == {**b, "received_at": None}
+                assert {**a, **RECEIPT} == {**b, **RECEIPT}
 
 
 def test_late_arrivals() -> None:
@@ -218,7 +225,7 @@ def test_the_same_person_appears_in_both_sources_typed_differently() -> None:
 
 def test_refunds_including_unknown_orders() -> None:
     tables = batch(0)
-    refunds = first_deliveries(rows(tables["raw.refunds"]))
+    refunds = first_deliveries(rows(tables["raw.payments_refunds"]))
     orders = {r["order_id"]: r for r in orders_of(tables) if r["order_id"]}
     unknown = [r for r in refunds if r["order_id"] not in orders]
     assert close(len(refunds) / ORDERS, DIRT_RATES["refund"] + DIRT_RATES["refund_unknown_order"])
@@ -238,3 +245,11 @@ def test_arguments_are_checked() -> None:
         generate_batch(0, orders=-1)
     with pytest.raises(ValueError, match="batch"):
         generate_batch(-1, orders=10)
+
+
+def test_the_point_of_sale_numbers_its_rows_per_batch_for_its_database_to_be_pulled_by() -> None:
+    for number in (0, 1):
+        for name in ("raw.pos_orders", "raw.pos_customers"):
+            seq = batch(number)[name][SEQUENCE].to_pylist()
+            assert seq == list(range(number * SEQUENCE_SPAN, number * SEQUENCE_SPAN + len(seq)))
+    assert SEQUENCE not in RAW_SCHEMAS["raw.web_orders"].names  # webhooks have event ids

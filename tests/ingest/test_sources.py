@@ -50,6 +50,19 @@ def test_a_missing_secret_variable_is_named(tmp_path: Path) -> None:
     )
 
 
+def test_landing_and_reporting_need_no_secrets(tmp_path: Path) -> None:
+    project = load_project(write_project(tmp_path, web=WEB))
+    sources = webhook_sources(project, {}, secrets=False)
+    assert {name: source.secrets for name, source in sources.items()} == {"web": ()}
+    assert "orders" in sources["web"].topics
+    # The variables are still checked to be names.
+    broken = load_project(
+        write_project(tmp_path / "b", web=WEB.replace("secret_env: WEB_SECRET", "secret_env: 7"))
+    )
+    with pytest.raises(ConfigError, match="must name an environment variable"):
+        webhook_sources(broken, {}, secrets=False)
+
+
 @pytest.mark.parametrize(
     ("change", "expected"),
     [

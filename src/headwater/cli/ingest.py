@@ -33,13 +33,14 @@ ingest_app = typer.Typer(
 app.add_typer(ingest_app, name="ingest")
 
 
-def _sources(project_dir: Path) -> tuple[Any, dict[str, Any]]:
+def _sources(project_dir: Path, *, secrets: bool = False) -> tuple[Any, dict[str, Any]]:
+    """The project and its webhook sources; their secrets only for what signs (``send``)."""
     from headwater import ingest
     from headwater.pipeline import load_project
 
     try:
         project = load_project(project_dir)
-        return project, ingest.webhook_sources(project)
+        return project, ingest.webhook_sources(project, secrets=secrets)
     except HeadwaterError as exc:
         fail(exc)
 
@@ -285,7 +286,7 @@ def send_command(
 
     from headwater import ingest
 
-    _, sources = _sources(project_dir)
+    _, sources = _sources(project_dir, secrets=True)
     settings = settings_or_exit()
     found = sources.get(source)
     if found is None or topic not in found.topics:

@@ -98,6 +98,10 @@ class _ProgressView:
     def __init__(self, models: list[str]) -> None:
         self.rows: dict[str, dict[str, Any]] = {name: {"status": "PENDING"} for name in models}
         self.started: dict[str, float] = {}
+        self.caption = ""  # what happens besides the models (the demo's deliveries)
+
+    def posted(self, done: int, total: int) -> None:
+        self.caption = f"webhooks posted: {done:,} of {total:,}" if done < total else ""
 
     def update(self, name: str, status: str, outcome: Any) -> None:
         row = self.rows[name]
@@ -116,7 +120,7 @@ class _ProgressView:
             )
 
     def __rich__(self) -> Table:
-        table = Table(title="headwater run", title_justify="left")
+        table = Table(title="headwater run", title_justify="left", caption=self.caption or None)
         for column in ("model", "status", "mode", "rows read", "rows written", "time", "note"):
             table.add_column(column, justify="right" if "rows" in column else "left")
         for name, row in self.rows.items():
@@ -522,10 +526,13 @@ def demo(
     ] = False,
     port: Annotated[int | None, typer.Option(help="Port for --serve [default: 5000].")] = None,
 ) -> None:
-    """Run the shop demo on embedded defaults: generate orders into the raw tables, run the
-    pipeline, deliver a day more, run it again incrementally, and summarise."""
+    """Run the shop demo on embedded defaults: generate a day of orders and send it in as
+    production data arrives (signed webhooks to the inbox for the web store and payments, a
+    pulled database for the point of sale), run the pipeline, feed a day more, run it again
+    incrementally, and summarise."""
     from headwater.db import Database, upgrade
     from headwater.demo import run_demo
+    from headwater.demo.feed import demo_environment
     from headwater.server import record_configuration
 
     if not (project_dir / "headwater.yml").is_file():
@@ -538,6 +545,7 @@ def demo(
         )
     project, graph = _load(project_dir)
     settings = settings_or_exit(port=port, host="127.0.0.1")
+    demo_environment(settings.home)
     try:
         database = Database(settings.resolved_database_url)
         upgrade(database)
@@ -552,7 +560,9 @@ def demo(
                 project,
                 database,
                 lake,
+                settings,
                 orders=orders,
+                posted=view.posted,
                 actor=cli_actor(),
                 progress=view.update,
                 announce=lambda message: live.console.print(f"[bold]demo[/]: {message}"),
@@ -595,9 +605,9 @@ def _print_demo(summary: Any, settings: Settings) -> None:
         )
     console.print(incremental)
     for run_info in summary.runs:
-        delivered = sum(run_info.delivered.values())
+        landed = sum(run_info.fed.landed.values())
         console.print(
-            f"batch {run_info.batch}: {delivered:,} raw rows delivered; run "
+            f"batch {run_info.batch}: {landed:,} raw rows landed; run "
             f"{run_info.result.run_uuid[:8]} {_styled(run_info.result.status)}"
         )
     base = f"http://127.0.0.1:{settings.port}"
@@ -606,10 +616,11 @@ def _print_demo(summary: Any, settings: Settings) -> None:
         f"  headwater runs show {last.result.run_uuid[:8]}     what each model read, wrote, tested\n"
         "  headwater tables list                 snapshots, rows and files of every table\n"
         '  headwater sql "SELECT * FROM marts.entity_coverage"\n'
+        "  headwater ingest status -p examples/shop   webhooks received, refused, landed\n"
         "  headwater show marts.daily_revenue --limit 5\n"
         "  headwater audit verify                the tamper-evident log of every commit\n"
         f"  headwater serve, then {base}/api/v1/namespaces/shop/jobs   lineage (Marquez API)\n"
-        "  make demo again                       delivers and runs one more day",
+        "  make demo again                       feeds and runs one more day",
         highlight=False,
         soft_wrap=True,
     )

@@ -1,9 +1,14 @@
 """``headwater demo``: the shop pipeline end to end on embedded defaults.
 
-Each call delivers the next batch of the generator into the raw tables and runs the pipeline:
-the first call loads batch 0 and runs it from scratch, then delivers batch 1 (a day of new
-orders, with its duplicates and late arrivals) and runs again, incrementally. The summary says
-what each layer holds and what the incremental run read.
+Each call feeds the next batch of the generator in the way production data arrives (signed
+webhooks for the web store and the payments, a pulled database for the point of sale: see
+`headwater.demo.feed`) and runs the pipeline: the first call feeds batch 0 and runs it from
+scratch, then feeds batch 1 (a day of new orders, with its duplicates and late arrivals) and
+runs again, incrementally. The summary says what each layer holds and what the incremental run
+read.
+
+`deliver` appends a batch to the raw tables directly instead: what tests and the pipeline
+benchmark use to measure the pipeline alone.
 """
 
 from __future__ import annotations
@@ -12,19 +17,22 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from headwater.config import Settings
 from headwater.db import Database
-from headwater.demo.shop import generate_batch
+from headwater.demo.feed import Fed, feed_day, next_batch
+from headwater.demo.shop import RAW_SCHEMAS, generate_batch
 from headwater.lake import Lake, summary_rows
+from headwater.lineage.client import make_client
 from headwater.pipeline import PipelineResult, Project, ensure_sources, run_pipeline
 
-# Set by the demo on each raw table it appends to, so a later call knows the next batch.
+# Set by `deliver` on each raw table it appends to.
 BATCH_PROPERTY = "headwater.demo-batch"
 
 
 @dataclass(slots=True)
 class DemoRun:
     batch: int
-    delivered: dict[str, int]  # raw table -> rows delivered
+    fed: Fed
     result: PipelineResult
 
 
@@ -32,14 +40,6 @@ class DemoRun:
 class DemoSummary:
     runs: list[DemoRun] = field(default_factory=list)
     tables: dict[str, int] = field(default_factory=dict)  # table -> rows now
-
-
-def next_batch(lake: Lake) -> int:
-    table = lake.load("raw.web_orders")
-    snapshot = table.current_snapshot() if table is not None else None
-    if snapshot is None or snapshot.summary is None:
-        return 0
-    return int(snapshot.summary.additional_properties.get(BATCH_PROPERTY, "-1")) + 1
 
 
 def deliver(lake: Lake, batch: int, orders: int) -> dict[str, int]:
@@ -68,22 +68,34 @@ def run_demo(
     project: Project,
     database: Database,
     lake: Lake,
+    settings: Settings,
     *,
     orders: int,
     actor: str,
     progress: Callable[[str, str, Any], None] | None = None,
     announce: Callable[[str], None] = lambda _message: None,
+    posted: Callable[[int, int], None] = lambda _done, _total: None,
 ) -> DemoSummary:
-    """Deliver and run the next batch; on the very first call, batch 0 and then batch 1."""
+    """Feed and run the next batch; on the very first call, batch 0 and then batch 1."""
     ensure_sources(project, lake)
     summary = DemoSummary()
-    first = next_batch(lake)
+    first = next_batch(RAW_SCHEMAS)
     batches = [0, 1] if first == 0 else [first]
+    client = make_client(database, actor)
     for batch in batches:
         size = orders if batch == 0 else max(orders // 100, 1)
-        announce(f"delivering batch {batch}: {size:,} new orders with their dirt")
-        delivered = deliver(lake, batch, size)
+        announce(f"batch {batch}: {size:,} new orders with their dirt, sent as they arrive")
+        data = generate_batch(batch, orders=size)
+        fed = feed_day(
+            project, database, lake, settings, data, actor=actor, client=client, progress=posted
+        )
+        webhooks = ", ".join(f"{count:,} {outcome}" for outcome, count in fed.webhooks.items())
+        announce(
+            f"batch {batch}: {sum(fed.webhooks.values()):,} signed webhooks posted ({webhooks}), "
+            f"point of sale pulled; {sum(fed.landed.values()):,} raw rows landed "
+            f"in {fed.seconds:.1f} s"
+        )
         result = run_pipeline(project, database, lake, actor=actor, progress=progress)
-        summary.runs.append(DemoRun(batch, delivered, result))
+        summary.runs.append(DemoRun(batch, fed, result))
     summary.tables = table_rows(lake)
     return summary

@@ -34,6 +34,11 @@ __all__ = [
 
 _TS = pa.timestamp("us", tz="UTC")
 
+# The POS system numbers its rows as it stores them: the column its database is pulled by.
+# Batch k's rows are numbered from k * SEQUENCE_SPAN, in the order the generator makes them.
+SEQUENCE = "seq"
+SEQUENCE_SPAN = 100_000_000
+
 RAW_SCHEMAS: dict[str, pa.Schema] = {
     "raw.web_orders": pa.schema(
         [
@@ -49,6 +54,7 @@ RAW_SCHEMAS: dict[str, pa.Schema] = {
     ),
     "raw.pos_orders": pa.schema(
         [
+            (SEQUENCE, pa.int64()),
             ("event_id", pa.string()),
             ("order_id", pa.string()),
             ("store_id", pa.string()),
@@ -76,6 +82,7 @@ RAW_SCHEMAS: dict[str, pa.Schema] = {
     ),
     "raw.pos_customers": pa.schema(
         [
+            (SEQUENCE, pa.int64()),
             ("event_id", pa.string()),
             ("customer_id", pa.string()),
             ("name", pa.string()),
@@ -87,7 +94,7 @@ RAW_SCHEMAS: dict[str, pa.Schema] = {
             ("received_at", _TS),
         ]
     ),
-    "raw.refunds": pa.schema(
+    "raw.payments_refunds": pa.schema(
         [
             ("event_id", pa.string()),
             ("refund_id", pa.string()),
@@ -425,7 +432,7 @@ class _Shop:
         the refunds and the customer updates they cause."""
         web, pos = tables["raw.web_orders"], tables["raw.pos_orders"]
         web_customers, pos_customers = tables["raw.web_customers"], tables["raw.pos_customers"]
-        refunds = tables["raw.refunds"]
+        refunds = tables["raw.payments_refunds"]
         h_of, customer, order_times, person = self._h, self.customer, self.order_times, self.person
         _, end = _window_us(batch)
         for i in indices:
@@ -553,7 +560,7 @@ class _Shop:
     ) -> None:
         """Refunds of orders placed before the data starts: their order ids never exist."""
         start, end = _window_us(batch)
-        refunds = tables["raw.refunds"]
+        refunds = tables["raw.payments_refunds"]
         for n in range(count):
             r = self._h(_K_UNKNOWN_REFUND, batch, n)
             prefix = "W" if (r & 0xFFFF) < _WEB_16 else "P"
@@ -611,7 +618,11 @@ class _Shop:
 
 
 def _empty_tables() -> dict[str, dict[str, list[Any]]]:
-    return {name: {field: [] for field in schema.names} for name, schema in RAW_SCHEMAS.items()}
+    """Every column but `SEQUENCE`, numbered once the batch is complete."""
+    return {
+        name: {field: [] for field in schema.names if field != SEQUENCE}
+        for name, schema in RAW_SCHEMAS.items()
+    }
 
 
 def _append_customer(
@@ -658,6 +669,12 @@ def generate_batch(batch: int, *, orders: int, seed: int = 7) -> dict[str, pa.Ta
     shop.duplicate_rows(batch, tables)
     if batch > 0:
         shop.replay_previous(batch, orders, tables)
+    for name, schema in RAW_SCHEMAS.items():
+        if SEQUENCE in schema.names:
+            rows = len(tables[name]["event_id"])
+            tables[name][SEQUENCE] = list(
+                range(batch * SEQUENCE_SPAN, batch * SEQUENCE_SPAN + rows)
+            )
     return {
         name: pa.Table.from_pydict(tables[name], schema=schema)
         for name, schema in RAW_SCHEMAS.items()

@@ -60,10 +60,13 @@ def _positive(value: Any, where: str) -> int:
     return value
 
 
-def _secrets(value: Any, where: str, environ: Mapping[str, str]) -> tuple[str, ...]:
+def _secrets(value: Any, where: str, environ: Mapping[str, str] | None) -> tuple[str, ...]:
+    """The secrets the variables named hold (``environ`` None: only check the names)."""
     names = [value] if isinstance(value, str) else value
     if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
         raise ConfigError(where, "must name an environment variable, or a list of them")
+    if environ is None:
+        return ()
     secrets = []
     for name in names:
         secret = environ.get(name, "")
@@ -78,7 +81,7 @@ def webhook_source(
     tables: Mapping[str, DeclaredTable],
     namespace: str,
     where: str,
-    environ: Mapping[str, str],
+    environ: Mapping[str, str] | None,
 ) -> WebhookSource:
     """Check one ``webhook:`` block; `ConfigError` names the file and key."""
     block = declaration.settings
@@ -123,10 +126,12 @@ def webhook_source(
 
 
 def webhook_sources(
-    project: ProjectLike, environ: Mapping[str, str] | None = None
+    project: ProjectLike, environ: Mapping[str, str] | None = None, *, secrets: bool = True
 ) -> dict[str, WebhookSource]:
-    """Every webhook source of a loaded pipeline project, by name."""
-    environ = os.environ if environ is None else environ
+    """Every webhook source of a loaded pipeline project, by name. With ``secrets=False`` the
+    secrets are not read (the sources have none): what landing and reporting need, which
+    never verify or sign, so a consumer can run without the webhook secrets."""
+    environ = (os.environ if environ is None else environ) if secrets else None
     sources = {}
     for name, declaration in project.webhooks.items():
         where = str(Path(declaration.path).relative_to(project.root))

@@ -1,6 +1,6 @@
 -- materialized: merge
 -- unique_key: refund_id
--- incremental_on: [raw.refunds]
+-- incremental_on: [raw.payments_refunds]
 -- tags: [orders, staging]
 -- description: Refunds, deduplicated. Some refer to orders that never reached stg_orders.
 
@@ -10,7 +10,7 @@ SELECT
     amount,
     reason,
     refunded_at
-FROM raw.refunds
+FROM raw.payments_refunds
 WHERE refund_id IS NOT NULL
   AND amount IS NOT NULL
 -- Re-deliveries repeat the event; the one received first is kept. A re-delivery in a later
