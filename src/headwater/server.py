@@ -211,7 +211,13 @@ def check_bind(settings: Settings, *, insecure: bool) -> str | None:
 
 
 def record_configuration(database: Database, settings: Settings, actor: str) -> bool:
-    """Audit the effective settings when they differ from the last recorded ones."""
+    """Audit the effective settings when they differ from the last recorded ones, and the
+    ingest declarations of the configured project (`headwater.ingest.record_sources`)."""
+    folder = _project_folder(settings)
+    if folder is not None:
+        from headwater.pipeline import load_project
+
+        ingest.record_sources(database, load_project(folder), actor)
     current = settings.model_dump(mode="json", exclude={"audit_signing_key"})
     current["database_url"] = database.write_engine.url.render_as_string(hide_password=True)
     current["audit_signing_key_id"] = signing_key(settings).key_id  # rotation shows, the key not

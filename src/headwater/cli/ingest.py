@@ -75,6 +75,8 @@ def consume_command(
     project, sources = _sources(project_dir)
     settings = settings_or_exit()
     database = migrated_database(settings)
+    actor = cli_actor()
+    ingest.record_sources(database, project, actor)
     lake = open_lake(settings, project.warehouse)
     stop = threading.Event()
 
@@ -84,7 +86,6 @@ def consume_command(
     if not once:
         signal.signal(signal.SIGTERM, interrupted)
         signal.signal(signal.SIGINT, interrupted)
-    actor = cli_actor()
 
     def report(batch: Any) -> None:
         note = " (recovered)" if batch.recovered else ""
@@ -125,6 +126,7 @@ def pull_command(project_dir: ProjectOption = Path("."), as_json: JsonOption = F
     their high-water mark and the records of REST APIs since the saved position (retrying
     429, 5xx and timeouts). Refused files are recorded with the reason (exit 0); an error
     reading a source exits 1, after what was landed before it."""
+    from headwater.ingest import record_sources
     from headwater.ingest.pulls import pull_sources
     from headwater.lineage.client import make_client
     from headwater.pipeline import load_project
@@ -139,6 +141,7 @@ def pull_command(project_dir: ProjectOption = Path("."), as_json: JsonOption = F
     actor = cli_actor()
     results: list[dict[str, Any]] = []
     try:
+        record_sources(database, project, actor)
         client = make_client(database, actor)
         for result in pull_sources(project, database, lake, actor=actor, client=client):
             results.append(result)

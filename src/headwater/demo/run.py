@@ -21,6 +21,7 @@ from headwater.config import Settings
 from headwater.db import Database
 from headwater.demo.feed import Fed, feed_day, next_batch
 from headwater.demo.shop import RAW_SCHEMAS, generate_batch
+from headwater.ingest import record_sources
 from headwater.lake import Lake, summary_rows
 from headwater.lineage.client import make_client
 from headwater.pipeline import PipelineResult, Project, ensure_sources, run_pipeline
@@ -78,6 +79,7 @@ def run_demo(
 ) -> DemoSummary:
     """Feed and run the next batch; on the very first call, batch 0 and then batch 1."""
     ensure_sources(project, lake)
+    record_sources(database, project, actor)
     summary = DemoSummary()
     first = next_batch(RAW_SCHEMAS)
     batches = [0, 1] if first == 0 else [first]

@@ -6,6 +6,7 @@ sources = ingest.webhook_sources(project)          # the project's webhook: bloc
 service = ingest.IngestService(sources, ingest.InboxWriter(database), max_backlog=...)
 """
 
+from headwater.ingest.configuration import record_sources as record_sources
 from headwater.ingest.consumer import ConsumerStats as ConsumerStats
 from headwater.ingest.consumer import consume as consume
 from headwater.ingest.consumer import topics_of as topics_of
@@ -39,6 +40,7 @@ __all__ = [
     "WebhookSource",
     "consume",
     "land_topic",
+    "record_sources",
     "router",
     "sign",
     "topics_of",
