@@ -358,11 +358,14 @@ def test_the_project_file_and_model_configs(models: list[Model]) -> None:
         "incremental_on",
         "delete_when",
         "sequence_by",
+        "sort_by",
         "on_input_rewrite",
         "tags",
         "description",
     }
     assert all(set(c) <= allowed for c in config.values())
+    # Sorted by day, for the marts that re-read the days new orders touch.
+    assert config["analytics.order_facts"]["sort_by"] == ["order_date", "ordered_at"]
 
 
 # -- staging ---------------------------------------------------------------------------------

@@ -94,6 +94,14 @@ def test_a_model_cannot_read_a_later_layer(tmp_path: Path) -> None:
         ({"staging/a.sql": "-- materialized: stream\nSELECT 1\n"}, "materialized must be one of"),
         ({"staging/a.sql": "-- materialized: merge\nSELECT 1\n"}, "merge needs a unique_key"),
         ({"staging/a.sql": "-- colour: blue\nSELECT 1\n"}, "unknown model setting 'colour'"),
+        (
+            {"staging/a.sql": "-- materialized: view\n-- sort_by: [x]\nSELECT 1 AS x\n"},
+            "a.sql: sort_by needs a stored model",
+        ),
+        (
+            {"staging/a.sql": "-- sort_by: 7\nSELECT 1 AS x\n"},
+            "sort_by: must be a string or a list",
+        ),
         ({"staging/a.sql": "-- tags: [a\nSELECT 1\n"}, "a.sql:1: model header is not valid YAML"),
         ({"staging/a.sql": "SELEC 1 FROM\n"}, "a.sql:1: SQL does not parse"),
         ({"staging/a.sql": "INSERT INTO x VALUES (1)\n"}, "exactly one SELECT"),

@@ -16,6 +16,8 @@ from headwater.lake.lake import local_path as local_path
 from headwater.lake.lake import position_deletes as position_deletes
 from headwater.lake.lake import summary_rows as summary_rows
 from headwater.lake.lake import warehouse_uri as warehouse_uri
+from headwater.lake.sorting import declare_sort_order as declare_sort_order
+from headwater.lake.sorting import sorted_rows as sorted_rows
 from headwater.lake.transaction import transaction as transaction
 from headwater.lake.types import TYPE_NAMES as TYPE_NAMES
 from headwater.lake.types import arrow_type as arrow_type
@@ -33,9 +35,11 @@ __all__ = [
     "arrow_type",
     "changes_since",
     "dataset_id",
+    "declare_sort_order",
     "iceberg_compatible",
     "local_path",
     "position_deletes",
+    "sorted_rows",
     "summary_rows",
     "transaction",
     "warehouse_uri",

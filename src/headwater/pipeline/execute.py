@@ -36,7 +36,9 @@ from headwater.lake import (
     Lake,
     SchemaConflictError,
     TableFiles,
+    declare_sort_order,
     iceberg_compatible,
+    sorted_rows,
 )
 from headwater.pipeline.dag import Graph
 from headwater.pipeline.merge import DuplicateKeyError, commit_merge, deletion, plan_merge
@@ -254,6 +256,11 @@ def _write(
     if table is None:
         table = lake.create(model.name, result.schema)
         record.snapshot_before = None
+    sort_by = list(model.config.sort_by)
+    missing = [column for column in sort_by if column not in result.schema.names]
+    if missing:
+        raise ModelFailedError(f"sort_by names {missing[0]}, which the model does not return")
+    notes.extend(declare_sort_order(table, sort_by))
     properties = {
         RUN_PROPERTY: record.run_uuid,
         PIPELINE_RUN_PROPERTY: ctx.pipeline_run_uuid,
@@ -267,11 +274,11 @@ def _write(
     fault_point("before-commit", model.name)
     if full or materialized == "table":
         operation = "overwrite"
-        lake.overwrite(table, result, properties)
+        lake.overwrite(table, sorted_rows(result, sort_by), properties)
     elif materialized == "append":
         operation = "append"
         if result.num_rows:
-            lake.append(table, result, properties)
+            lake.append(table, sorted_rows(result, sort_by), properties)
     else:
         operation = "merge"
         keys = list(model.config.unique_key)
@@ -290,7 +297,7 @@ def _write(
             raise ModelFailedError(f"merge by {', '.join(keys)}: {exc}") from None
         except duckdb.Error as exc:
             raise ModelFailedError(f"merge: {str(exc).splitlines()[0]}") from None
-        commit_merge(table, plan, {**properties, OPERATION_PROPERTY: "merge"})
+        commit_merge(table, plan, {**properties, OPERATION_PROPERTY: "merge"}, sort_by)
         # Rows whose key exists unchanged (re-deliveries) are neither written nor counted.
         written = plan.rows
         written_rows = plan.written

@@ -21,7 +21,7 @@ import duckdb
 import pyarrow as pa
 from pyiceberg.table import Table
 
-from headwater.lake import add_delete_files, transaction, write_position_deletes
+from headwater.lake import add_delete_files, sorted_rows, transaction, write_position_deletes
 from headwater.pipeline.scan import FILE_COLUMN, POSITION_COLUMN
 from headwater.pipeline.sqltext import identifier
 
@@ -54,6 +54,30 @@ class MergePlan:
 
 def _same_key(left: str, right: str, keys: Sequence[str]) -> str:
     return " AND ".join(f"{left}.{identifier(k)} = {right}.{identifier(k)}" for k in keys)
+
+
+# Row positions closer than this are read as one range (about a Parquet row group of the
+# lake's tables): fewer, wider ranges prune as well and keep the filter short.
+_NEAR_ROWS = 131_072
+_MAX_RANGES = 64
+
+
+def _near_matches(connection: duckdb.DuckDBPyConnection) -> str:
+    """A filter on `POSITION_COLUMN` that keeps every matched row and lets DuckDB skip the
+    row groups holding none, so telling changed rows from unchanged ones reads the row
+    groups of the matched keys, not the table. It pays when matches cluster, as re-deliveries
+    of recent events do in a table sorted by time (``sort_by``); spread matches make one
+    range, which skips nothing and costs nothing. Positions of all files are pooled: the
+    filter may keep a little more than needed, never less (the key join decides)."""
+    ranges = connection.execute(
+        "SELECT min(pos), max(pos) FROM (SELECT pos, "
+        f"sum(CASE WHEN gap > {_NEAR_ROWS} THEN 1 ELSE 0 END) OVER (ORDER BY pos) AS run "
+        f"FROM (SELECT {POSITION_COLUMN} AS pos, {POSITION_COLUMN} - lag({POSITION_COLUMN}) "
+        f"OVER (ORDER BY {POSITION_COLUMN}) AS gap FROM hw_matched)) GROUP BY run ORDER BY 1"
+    ).fetchall()
+    if len(ranges) > _MAX_RANGES:
+        return "TRUE"
+    return " OR ".join(f"t.{POSITION_COLUMN} BETWEEN {low} AND {high}" for low, high in ranges)
 
 
 def deletion(delete_when: str | None) -> str:
@@ -149,7 +173,8 @@ def _plan(
     )
     changed = connection.sql(
         f"SELECT i.* FROM hw_incoming AS i JOIN (SELECT t.* FROM {target} AS t "
-        f"SEMI JOIN hw_matched AS m ON {_same_key('t', 'm', keys)}) AS t "
+        f"SEMI JOIN hw_matched AS m ON {_same_key('t', 'm', keys)} "
+        f"WHERE {_near_matches(connection)}) AS t "
         f"ON {on} WHERE NOT ({same or 'TRUE'}){newer}"
     ).to_arrow_table()
     connection.register(
@@ -167,12 +192,14 @@ def _plan(
     )
 
 
-def commit_merge(table: Table, plan: MergePlan, properties: dict[str, str]) -> None:
+def commit_merge(
+    table: Table, plan: MergePlan, properties: dict[str, str], sort_by: Sequence[str] = ()
+) -> None:
     """Write ``plan`` into ``table`` as one Iceberg commit: a ``delete`` snapshot of position
     delete files (merge-on-read: one per data file holding replaced or deleted rows; the data
     files themselves are not touched, so replacing a thousand rows of a million-row table
-    writes a few kilobytes), then an append of the new and changed rows. Nothing at all is
-    committed when nothing changed."""
+    writes a few kilobytes), then an append of the new and changed rows, sorted by
+    ``sort_by``. Nothing at all is committed when nothing changed."""
     if not plan.rows:
         return
     by_file = plan.positions.group_by(FILE_COLUMN).aggregate([(POSITION_COLUMN, "list")])
@@ -187,6 +214,6 @@ def commit_merge(table: Table, plan: MergePlan, properties: dict[str, str]) -> N
         ]
         if delete_files:
             add_delete_files(staged, table, delete_files, properties)
-        written = plan.written
+        written = sorted_rows(plan.written, sort_by)
         if written.num_rows:
             staged.append(written, snapshot_properties=properties)

@@ -44,6 +44,10 @@ class ModelConfig:
     delete_when: str = ""
     # merge only: the column ordering versions of a row; an older one never replaces a newer
     sequence_by: str = ""
+    # the columns every data file the model writes is sorted by (ascending, NULLs last), and
+    # the Iceberg table's sort order: a time column keeps the rows of a day together, so
+    # readers filtering by it, and merges re-reading recent rows, skip the other row groups
+    sort_by: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
     description: str = ""
 
@@ -203,6 +207,11 @@ def model_config(values: Mapping[str, Any], where: str, base: ModelConfig) -> Mo
         on_input_rewrite=policy,
         delete_when=delete_when.strip(),
         sequence_by=sequence_by.strip(),
+        sort_by=(
+            _strings(values["sort_by"], f"{where}: sort_by")
+            if "sort_by" in values
+            else base.sort_by
+        ),
         tags=_strings(values["tags"], f"{where}: tags") if "tags" in values else base.tags,
         description=description,
     )
@@ -211,6 +220,8 @@ def model_config(values: Mapping[str, Any], where: str, base: ModelConfig) -> Mo
     for setting in ("delete_when", "sequence_by"):
         if getattr(config, setting) and config.materialized != "merge":
             raise ProjectError(f"{where}: {setting} needs materialized: merge")
+    if config.sort_by and config.materialized == "view":
+        raise ProjectError(f"{where}: sort_by needs a stored model (a view stores no files)")
     if config.delete_when:
         try:
             sqlglot.parse_one(f"SELECT 1 WHERE {config.delete_when}", dialect="duckdb")

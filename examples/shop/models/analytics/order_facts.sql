@@ -1,8 +1,10 @@
 -- materialized: append
 -- incremental_on: [staging.stg_orders]
+-- sort_by: [order_date, ordered_at]
 -- tags: [orders, analytics]
 -- description: One row per order with the customer it was linked to, if any.
 
+-- Sorted by day: daily_revenue re-reads the days new rows touch, and skips the other row groups.
 -- New orders only (incremental_on), joined to the whole current entity table. An order is
 -- linked by its account (customer_id), else by its email, else by its phone, so that guest
 -- checkouts and walk-ins of known customers are found through their contact details.
