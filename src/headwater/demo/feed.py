@@ -21,7 +21,7 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -71,13 +71,12 @@ class DeliveryError(HeadwaterError):
     """The receiver refused what the demo sent it (it should never)."""
 
 
-def demo_environment(home: Path, environ: dict[str, str] | None = None) -> None:
+def demo_environment(home: Path, environ: MutableMapping[str, str] | None = None) -> None:
     """Set what the shop's sources read from the environment, where it is not set."""
-    environ = os.environ if environ is None else environ  # type: ignore[assignment]
-    assert environ is not None
+    target = os.environ if environ is None else environ
     for name, value in DEMO_SECRETS.items():
-        environ.setdefault(name, value)
-    environ.setdefault(POS_URL_ENV, f"sqlite:///{home / 'shop-pos.db'}")
+        target.setdefault(name, value)
+    target.setdefault(POS_URL_ENV, f"sqlite:///{home / 'shop-pos.db'}")
 
 
 # -- the point of sale's database ------------------------------------------------------------

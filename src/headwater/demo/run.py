@@ -21,10 +21,16 @@ from headwater.config import Settings
 from headwater.db import Database
 from headwater.demo.feed import Fed, feed_day, next_batch
 from headwater.demo.shop import RAW_SCHEMAS, generate_batch
+from headwater.errors import HeadwaterError
 from headwater.ingest import record_sources
 from headwater.lake import Lake, summary_rows
 from headwater.lineage.client import make_client
 from headwater.pipeline import PipelineResult, Project, ensure_sources, run_pipeline
+
+
+class DemoStateError(HeadwaterError):
+    """The demo's folder holds a state this demo cannot go on from."""
+
 
 # Set by `deliver` on each raw table it appends to.
 BATCH_PROPERTY = "headwater.demo-batch"
@@ -55,6 +61,11 @@ def deliver(lake: Lake, batch: int, orders: int) -> dict[str, int]:
     return delivered
 
 
+def _has_rows(lake: Lake, name: str) -> bool:
+    table = lake.load(name)
+    return table is not None and table.current_snapshot() is not None
+
+
 def table_rows(lake: Lake) -> dict[str, int]:
     rows = {}
     for name in lake.table_names():
@@ -82,6 +93,12 @@ def run_demo(
     record_sources(database, project, actor)
     summary = DemoSummary()
     first = next_batch(RAW_SCHEMAS)
+    if first == 0 and _has_rows(lake, "raw.web_orders"):
+        raise DemoStateError(
+            "the demo's raw tables hold data but its POS database does not: this state was made "
+            "by an older demo, which wrote the raw tables directly; remove the demo's folder "
+            f"({settings.home}) to start over"
+        )
     batches = [0, 1] if first == 0 else [first]
     client = make_client(database, actor)
     for batch in batches:
