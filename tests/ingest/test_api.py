@@ -64,6 +64,17 @@ def _cursor_source(tmp_path: Path, shop: ShopApi, **changes: object) -> ApiSourc
     return _source(tmp_path / "project", SOURCE.format(base=shop.base), **changes)
 
 
+def _minutes(shop: ShopApi, count: int) -> None:
+    """Records 0..count-1, record n updated at 10:0n."""
+    for n in range(count):
+        shop.add(n, f"2026-12-01T10:0{n}:00Z")
+
+
+def _landed_minutes(count: int) -> list[tuple[int, str]]:
+    """What `_landed` shows once the records of `_minutes` (count of them) have landed."""
+    return [(n, f"01 10:0{n}") for n in range(count)]
+
+
 def _landed(lake: Lake) -> list[tuple[int, str]]:
     table = lake.load("raw.shop_customers")
     assert table is not None
@@ -80,13 +91,12 @@ def _snapshots(lake: Lake) -> int:
 def test_cursor_pages_are_landed_in_batches_and_a_pull_with_nothing_new_commits_nothing(
     shop: ShopApi, database: Database, lake: Lake, tmp_path: Path
 ) -> None:
-    for n in range(7):
-        shop.add(n, f"2026-12-01T10:0{n}:00Z")
+    _minutes(shop, 7)
     source = _cursor_source(tmp_path, shop)
     batches = pull_api(database, lake, source, actor="t") or []
     # Pages of 2; a commit once 3 records are waiting, and the rest at the end.
     assert [b.rows for b in batches] == [4, 3]
-    assert _landed(lake) == [(n, f"01 10:0{n}") for n in range(7)]
+    assert _landed(lake) == _landed_minutes(7)
     assert batches[-1].mark["since"] == "2026-12-01T10:06:00+00:00"
     cursors = [params.get("starting_after") for _, _, params in shop.requests]
     assert cursors == [None, "1", "3", "5"]
@@ -125,8 +135,7 @@ def test_each_pull_lands_only_new_records_and_new_versions(
 def test_page_numbers_and_link_headers_are_followed_to_the_last_page(
     shop: ShopApi, database: Database, lake: Lake, tmp_path: Path, path: str, pagination: str
 ) -> None:
-    for n in range(5):
-        shop.add(n, f"2026-12-01T10:0{n}:00Z")
+    _minutes(shop, 5)
     text = SOURCE.format(base=shop.base).replace("/cursor", f"/{path}")
     text = text.replace(
         "{style: cursor, param: starting_after, next: meta.next_cursor}", pagination
@@ -135,7 +144,7 @@ def test_page_numbers_and_link_headers_are_followed_to_the_last_page(
         text = text.replace("      records: data\n", "")  # the page is the list itself
     source = _source(tmp_path / "project", text)
     pull_api(database, lake, source, actor="t")
-    assert _landed(lake) == [(n, f"01 10:0{n}") for n in range(5)]
+    assert _landed(lake) == _landed_minutes(5)
     shop.add(9, "2026-12-01T12:00:00Z")
     [batch] = pull_api(database, lake, source, actor="t") or []
     assert batch.rows == 1
@@ -169,8 +178,7 @@ def test_a_request_that_times_out_is_tried_again(
 def test_when_retries_run_out_the_pull_stops_and_keeps_what_it_committed(
     shop: ShopApi, database: Database, lake: Lake, tmp_path: Path
 ) -> None:
-    for n in range(6):
-        shop.add(n, f"2026-12-01T10:0{n}:00Z")
+    _minutes(shop, 6)
     source = _cursor_source(tmp_path, shop)
     original = api_module._get
     calls = 0
@@ -186,10 +194,10 @@ def test_when_retries_run_out_the_pull_stops_and_keeps_what_it_committed(
         patch.setattr(api_module, "_get", failing_after_two_pages)
         with pytest.raises(PullError, match=r"GET .*/cursor: HTTP 503 after 3 attempts"):
             pull_api(database, lake, source, actor="t")
-    assert _landed(lake) == [(n, f"01 10:0{n}") for n in range(4)]  # the first two pages
+    assert _landed(lake) == _landed_minutes(4)  # the first two pages
     [batch] = pull_api(database, lake, source, actor="t") or []
     assert batch.rows == 2  # from the saved cursor on: nothing twice
-    assert _landed(lake) == [(n, f"01 10:0{n}") for n in range(6)]
+    assert _landed(lake) == _landed_minutes(6)
 
 
 def test_other_4xx_answers_stop_the_pull_at_once_with_the_reason(
@@ -239,8 +247,7 @@ def test_a_pull_killed_at_a_commit_is_finished_by_the_next_with_every_record_onc
     monkeypatch: pytest.MonkeyPatch,
     point: str,
 ) -> None:
-    for n in range(7):
-        shop.add(n, f"2026-12-01T10:0{n}:00Z")
+    _minutes(shop, 7)
     source = _cursor_source(tmp_path, shop)
     pull_api(database, lake, dataclasses.replace(source, max_pages=2), actor="t")  # 4 landed
     monkeypatch.setattr(api_module, "fault_point", killed_at(point))
@@ -250,7 +257,7 @@ def test_a_pull_killed_at_a_commit_is_finished_by_the_next_with_every_record_onc
     batches = pull_api(database, lake, source, actor="t") or []
     # Killed after its commit: recorded, not fetched again; before: fetched and landed now.
     assert [(b.recovered, b.rows) for b in batches] == [(point == "after-append", 3)]
-    assert _landed(lake) == [(n, f"01 10:0{n}") for n in range(7)]
+    assert _landed(lake) == _landed_minutes(7)
 
 
 @pytest.mark.parametrize(
@@ -317,8 +324,7 @@ def test_ingest_pull_lands_an_api_and_reports_the_run_to_lineage(
 def test_a_pass_ending_on_a_page_with_nothing_new_still_saves_its_position(
     shop: ShopApi, database: Database, lake: Lake, tmp_path: Path
 ) -> None:
-    for n in range(4):
-        shop.add(n, f"2026-12-01T10:0{n}:00Z")
+    _minutes(shop, 4)
     source = _cursor_source(tmp_path, shop)
     pull_api(database, lake, dataclasses.replace(source, max_pages=1), actor="t")
     shop.records = shop.records[:2]  # what the next page held is gone

@@ -73,7 +73,14 @@ from headwater.faults import fault_point
 from headwater.ingest.files import json_value
 from headwater.ingest.landing import BATCH_PROPERTY
 from headwater.ingest.payloads import mismatches
-from headwater.ingest.raw import ProjectLike, raw_table, where
+from headwater.ingest.raw import (
+    ProjectLike,
+    declared_column,
+    pull_blocks,
+    raw_table,
+    refuse_unknown,
+    whole_number,
+)
 from headwater.ingest.tables import MARK_PROPERTY, PulledBatch, PullError, marks, record, recover
 from headwater.lake import Lake
 
@@ -149,21 +156,6 @@ def _text(block: Mapping[str, Any], name: str, key: str, required: bool = False)
     return value
 
 
-def _whole(block: Mapping[str, Any], name: str, key: str, low: int, high: int, default: int) -> int:
-    value = block.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ConfigError(f"{key}.{name}", f"must be a whole number from {low} to {high}")
-    return value
-
-
-def _unknown(block: Mapping[str, Any], known: set[str], key: str) -> None:
-    unknown = set(block) - known
-    if unknown:
-        raise ConfigError(
-            f"{key}.{sorted(unknown)[0]}", f"unknown key; known: {', '.join(sorted(known))}"
-        )
-
-
 def _expand(value: Any, key: str, environ: Mapping[str, str]) -> str:
     """A header or parameter value with each ``${VAR}`` taken from the environment."""
     if not isinstance(value, str | int | float) or isinstance(value, bool):
@@ -192,7 +184,7 @@ def _paging(block: Any, key: str) -> Paging:
         return Paging()
     if not isinstance(block, Mapping):
         raise ConfigError(key, "must be a mapping with a style")
-    _unknown(block, _PAGING_KEYS, key)
+    refuse_unknown(block, _PAGING_KEYS, key)
     style = block.get("style", "none")
     if style not in PAGINATIONS:
         raise ConfigError(f"{key}.style", f"must be one of {', '.join(PAGINATIONS)}")
@@ -205,9 +197,9 @@ def _paging(block: Any, key: str) -> Paging:
         return Paging(
             "page",
             _text(block, "param", key) or "page",
-            start=_whole(block, "start", key, 0, 1_000_000, 1),
+            start=whole_number(block, "start", key, 0, 1_000_000, 1),
             size_param=size_param,
-            size=_whole(block, "size", key, 0 if not size_param else 1, 100_000, 0),
+            size=whole_number(block, "size", key, 0 if not size_param else 1, 100_000, 0),
         )
     return Paging(style)
 
@@ -216,12 +208,7 @@ def api_sources(project: ProjectLike, environ: Mapping[str, str] | None = None) 
     """The raw tables of ``project`` pulled from REST APIs; `ConfigError` names file and key."""
     environ = os.environ if environ is None else environ
     found = []
-    for name, table in project.sources.items():
-        block = table.api
-        if block is None:
-            continue
-        key = where(project, name, table, "api")
-        _unknown(block, _KEYS, key)
+    for name, table, block, key in pull_blocks(project, "api", _KEYS):
         url = _expand(_text(block, "url", key, True), f"{key}.url", environ)
         if httpx.URL(url).scheme not in ("http", "https"):
             raise ConfigError(f"{key}.url", "must be an http:// or https:// URL")
@@ -231,14 +218,10 @@ def api_sources(project: ProjectLike, environ: Mapping[str, str] | None = None) 
             where_incremental = f"{key}.incremental"
             if not isinstance(incremental, Mapping):
                 raise ConfigError(where_incremental, "must be a mapping with param and field")
-            _unknown(incremental, {"param", "field"}, where_incremental)
+            refuse_unknown(incremental, {"param", "field"}, where_incremental)
             since_param = _text(incremental, "param", where_incremental, True)
             since_field = _text(incremental, "field", where_incremental, True)
-            if since_field not in table.schema.names:
-                raise ConfigError(
-                    f"{where_incremental}.field",
-                    f"{since_field!r} is not one of the declared columns",
-                )
+            declared_column(table, since_field, f"{where_incremental}.field")
         timeout = block.get("timeout_s", 30)
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
             raise ConfigError(f"{key}.timeout_s", "must be a number of seconds above 0")
@@ -254,9 +237,9 @@ def api_sources(project: ProjectLike, environ: Mapping[str, str] | None = None) 
                 paging=_paging(block.get("pagination"), f"{key}.pagination"),
                 since_param=since_param,
                 since_field=since_field,
-                batch_records=_whole(block, "batch_records", key, 1, 1_000_000, 10_000),
-                max_pages=_whole(block, "max_pages", key, 1, 1_000_000, 1000),
-                max_attempts=_whole(block, "max_attempts", key, 1, 100, 5),
+                batch_records=whole_number(block, "batch_records", key, 1, 1_000_000, 10_000),
+                max_pages=whole_number(block, "max_pages", key, 1, 1_000_000, 1000),
+                max_attempts=whole_number(block, "max_attempts", key, 1, 100, 5),
                 timeout_s=float(timeout),
             )
         )

@@ -49,7 +49,7 @@ from headwater.errors import ConfigError
 from headwater.faults import fault_point
 from headwater.ingest.landing import BATCH_PROPERTY
 from headwater.ingest.payloads import schema_mismatch
-from headwater.ingest.raw import ProjectLike, audit_node, raw_table, where
+from headwater.ingest.raw import ProjectLike, audit_node, pull_blocks, raw_table
 from headwater.lake import Lake
 
 Format = Literal["csv", "jsonl", "parquet"]
@@ -103,14 +103,7 @@ class LandedFile:
 def file_sources(project: ProjectLike) -> list[FileSource]:
     """The raw tables of ``project`` that read a folder; `ConfigError` names file and key."""
     found = []
-    for name, table in project.sources.items():
-        block = table.files
-        if block is None:
-            continue
-        key = where(project, name, table, "files")
-        unknown = set(block) - {"folder", "format"}
-        if unknown:
-            raise ConfigError(f"{key}.{sorted(unknown)[0]}", "unknown key; known: folder, format")
+    for name, table, block, key in pull_blocks(project, "files", {"folder", "format"}):
         folder = block.get("folder")
         if not isinstance(folder, str) or not folder.strip():
             raise ConfigError(f"{key}.folder", "is required: the folder to read")

@@ -45,7 +45,14 @@ from headwater.db.schema import ingest_pulls
 from headwater.errors import ConfigError, HeadwaterError
 from headwater.faults import fault_point
 from headwater.ingest.landing import BATCH_PROPERTY
-from headwater.ingest.raw import ProjectLike, audit_node, raw_table, where
+from headwater.ingest.raw import (
+    ProjectLike,
+    audit_node,
+    declared_column,
+    pull_blocks,
+    raw_table,
+    whole_number,
+)
 from headwater.lake import Lake
 
 MARK_PROPERTY = "headwater.ingest.high-water"
@@ -106,16 +113,7 @@ def table_sources(
     """The raw tables of ``project`` pulled from a database; `ConfigError` names file and key."""
     environ = os.environ if environ is None else environ
     found = []
-    for name, table in project.sources.items():
-        block = table.database
-        if block is None:
-            continue
-        key = where(project, name, table, "database")
-        unknown = set(block) - _KEYS
-        if unknown:
-            raise ConfigError(
-                f"{key}.{sorted(unknown)[0]}", f"unknown key; known: {', '.join(sorted(_KEYS))}"
-            )
+    for name, table, block, key in pull_blocks(project, "database", _KEYS):
         for required in ("url_env", "table", "cursor"):
             if not isinstance(block.get(required), str) or not block[required].strip():
                 raise ConfigError(f"{key}.{required}", "is required")
@@ -124,13 +122,8 @@ def table_sources(
             raise ConfigError(
                 f"{key}.url_env", f"environment variable {block['url_env']} is not set"
             )
-        if block["cursor"] not in table.schema.names:
-            raise ConfigError(
-                f"{key}.cursor", f"{block['cursor']!r} is not one of the declared columns"
-            )
-        rows = block.get("batch_rows", DEFAULT_BATCH_ROWS)
-        if isinstance(rows, bool) or not isinstance(rows, int) or not 1 <= rows <= 1_000_000:
-            raise ConfigError(f"{key}.batch_rows", "must be a whole number from 1 to 1000000")
+        declared_column(table, block["cursor"], f"{key}.cursor")
+        rows = whole_number(block, "batch_rows", key, 1, 1_000_000, DEFAULT_BATCH_ROWS)
         found.append(
             TableSource(
                 table=name,
