@@ -67,7 +67,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from headwater.db import Database, named_lock
+from headwater.db import Database
 from headwater.errors import ConfigError
 from headwater.faults import fault_point
 from headwater.ingest.files import json_value
@@ -77,11 +77,10 @@ from headwater.ingest.raw import (
     ProjectLike,
     declared_column,
     pull_blocks,
-    raw_table,
     refuse_unknown,
     whole_number,
 )
-from headwater.ingest.tables import MARK_PROPERTY, PulledBatch, PullError, marks, record, recover
+from headwater.ingest.tables import MARK_PROPERTY, PulledBatch, PullError, pulling, record
 from headwater.lake import Lake
 
 Pagination = Literal["none", "cursor", "page", "link"]
@@ -507,13 +506,12 @@ def pull_api(
 ) -> list[PulledBatch] | None:
     """Fetch what is new from ``source``, a commit per `ApiSource.batch_records` records; None
     when another process is pulling this table."""
-    with named_lock(database, f"headwater.ingest.pull:{source.table}") as held:
-        if not held:
+    schema = pa.schema([*source.schema, *API_COLUMNS])
+    with pulling(database, lake, source, schema, actor) as start:
+        if start is None:
             return None
-        table = raw_table(lake, source.table, pa.schema([*source.schema, *API_COLUMNS]))
-        pulled = recover(database, table, source, actor)
-        commits = marks(table)
-        state = _State.of(commits[-1][2] if commits else None)
+        table, pulled = start.table, start.pulled
+        state = _State.of(start.mark)
         comparable = _comparable(
             source.schema.field(source.since_field).type if source.since_field else pa.string()
         )

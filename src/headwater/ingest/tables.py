@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -258,19 +259,41 @@ def _fetch(source: TableSource, mark: Any) -> list[dict[str, Any]]:
         engine.dispose()
 
 
+@dataclass(slots=True)
+class PullStart:
+    table: Table
+    pulled: list[PulledBatch]  # the commits of a killed pull, recorded now
+    mark: Any  # what the last commit's `MARK_PROPERTY` holds (None: no commit yet)
+
+
+@contextmanager
+def pulling(
+    database: Database, lake: Lake, source: PulledSource, schema: pa.Schema, actor: str
+) -> Iterator[PullStart | None]:
+    """The start of a pull of ``source`` into its raw table (with ``schema``), under the table's
+    pull lock; None when another process holds it."""
+    with named_lock(database, f"headwater.ingest.pull:{source.table}") as held:
+        if not held:
+            yield None
+            return
+        table = raw_table(lake, source.table, schema)
+        pulled = recover(database, table, source, actor)
+        commits = marks(table)
+        yield PullStart(table, pulled, commits[-1][2] if commits else None)
+
+
 def pull_table(
     database: Database, lake: Lake, source: TableSource, *, actor: str, max_batches: int = 1000
 ) -> list[PulledBatch] | None:
     """Copy the rows past the high-water mark, a batch per commit; None when another process
     is pulling this table."""
-    with named_lock(database, f"headwater.ingest.pull:{source.table}") as held:
-        if not held:
+    schema = pa.schema([*source.schema, *PULL_COLUMNS])
+    with pulling(database, lake, source, schema, actor) as start:
+        if start is None:
             return None
-        table = raw_table(lake, source.table, pa.schema([*source.schema, *PULL_COLUMNS]))
-        pulled = recover(database, table, source, actor)
-        commits = marks(table)
+        table, pulled = start.table, start.pulled
         cursor_type = source.schema.field(source.cursor).type
-        mark = _from_mark(commits[-1][2], cursor_type) if commits else None
+        mark = None if start.mark is None else _from_mark(start.mark, cursor_type)
         for _ in range(max_batches):
             rows = _fetch(source, mark)
             if not rows:
