@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from headwater import audit
 from headwater.db import Database
 from headwater.db.schema import datasets, jobs, namespaces
 from headwater.errors import ConfigError
+from headwater.faults import FAULT_VARIABLE
 from headwater.ingest import api as api_module
 from headwater.ingest.api import ApiSource, api_sources, pull_api
 from headwater.ingest.tables import PullError
@@ -25,6 +27,7 @@ from tests.conftest import Backend
 from tests.ingest.deliveries import Killed, killed_at
 from tests.ingest.shop_api import Failure, ShopApi, running_api
 from tests.ingest.test_cli import cli
+from tests.test_cli import headwater
 
 SOURCE = """\
 tables:
@@ -332,3 +335,31 @@ def test_a_pass_ending_on_a_page_with_nothing_new_still_saves_its_position(
     assert (position.rows, position.mark["since"]) == (0, "2026-12-01T10:01:00+00:00")
     assert pull_api(database, lake, source, actor="t") == []
     assert shop.requests[-1][2] == {"updated_since": "2026-12-01T10:01:00+00:00"}
+
+
+def test_a_pull_process_killed_before_and_after_a_commit_lands_every_record_once(
+    shop: ShopApi, backend: Backend, lake: Lake, tmp_path: Path
+) -> None:
+    # Real processes, SIGKILLed by HEADWATER_FAULT_INJECT (no clean-up, no finally).
+    _minutes(shop, 7)
+    _cursor_source(tmp_path, shop)
+    env = {
+        **ENV,
+        "HEADWATER_DATABASE_URL": backend.url,
+        "HEADWATER_HOME": str(tmp_path / "home"),
+        "HEADWATER_WAREHOUSE": lake.warehouse,
+    }
+    pull = ("ingest", "pull", "--json", "-p", str(tmp_path / "project"))
+    for point in ("before-append", "after-append"):
+        fault = {FAULT_VARIABLE: f"{point}@ingest:raw.shop_customers"}
+        killed = headwater(*pull, env={**env, **fault}, cwd=tmp_path)
+        assert killed.returncode == -signal.SIGKILL, killed.stderr
+    finished = headwater(*pull, env=env, cwd=tmp_path)
+    assert finished.returncode == 0, finished.stderr
+    # The first kill lost its batch before the commit; the second committed one and died before
+    # recording it; the last run recorded that one and landed the rest.
+    assert [(b["recovered"], b["rows"]) for b in json.loads(finished.stdout)] == [
+        (True, 4),
+        (False, 3),
+    ]
+    assert _landed(lake) == _landed_minutes(7)
