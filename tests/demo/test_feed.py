@@ -3,14 +3,17 @@ named, not fed twice."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 
+from headwater import ingest
 from headwater.config import Settings
 from headwater.db import Database
-from headwater.demo.feed import DEMO_SECRETS, POS_URL_ENV, demo_environment
+from headwater.demo.feed import DEMO_SECRETS, POS_URL_ENV, deliveries, demo_environment
 from headwater.demo.run import DemoStateError, deliver, run_demo
+from headwater.demo.shop import generate_batch
 from headwater.lake import Lake
 from headwater.pipeline import ensure_sources, load_project
 
@@ -35,3 +38,16 @@ def test_raw_tables_written_directly_by_an_older_demo_are_named_not_fed_again(
     settings = Settings(home=tmp_path)
     with pytest.raises(DemoStateError, match=f"remove the demo's folder \\({tmp_path}\\)"):
         run_demo(project, database, lake, settings, orders=200, actor="t")
+
+
+def test_each_delivery_is_signed_when_it_is_posted_not_when_the_day_is_generated(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Stripe signatures expire after 300 s; a large day takes longer than that to post.
+    monkeypatch.setenv("SHOP_WEB_WEBHOOK_SECRET", "w")
+    monkeypatch.setenv("SHOP_PAYMENTS_WEBHOOK_SECRET", "p")
+    sources = ingest.webhook_sources(load_project(SHOP))
+    data = generate_batch(0, orders=100)
+    refund = next(d for d in deliveries(sources, data) if d.source.scheme == "stripe")
+    monkeypatch.setattr(time, "time", lambda: 1_900_000_000.0)
+    assert refund.signed()["Stripe-Signature"].startswith("t=1900000000,v1=")
