@@ -7,6 +7,7 @@ from headwater.lake.changes import Changes as Changes
 from headwater.lake.changes import changes_since as changes_since
 from headwater.lake.deletes import add_delete_files as add_delete_files
 from headwater.lake.deletes import write_position_deletes as write_position_deletes
+from headwater.lake.lake import ROW_GROUP_ROWS as ROW_GROUP_ROWS
 from headwater.lake.lake import Lake as Lake
 from headwater.lake.lake import SchemaConflictError as SchemaConflictError
 from headwater.lake.lake import TableFiles as TableFiles
@@ -25,6 +26,7 @@ from headwater.lake.types import arrow_type as arrow_type
 __all__ = [
     "MAINTENANCE_PROPERTY",
     "OPERATION_PROPERTY",
+    "ROW_GROUP_ROWS",
     "RUN_PROPERTY",
     "TYPE_NAMES",
     "Changes",

@@ -37,10 +37,14 @@ CATALOG_NAME = "headwater"
 # catalog while the metadata writer may hold the lock.
 SQLITE_BUSY_SECONDS = 30
 PLANNED_SNAPSHOTS = 256  # file lists and parsed metadata files kept per Lake
-# Row groups of at most 131,072 rows instead of PyIceberg's 1,048,576: readers (DuckDB's
-# included) scan a file one row group per thread and skip row groups by their min/max, so a
-# million-row file written as one row group is read by one core with nothing to skip.
-TABLE_DEFAULTS = {"write.parquet.row-group-limit": "131072"}
+# Row groups of at most 32,768 rows instead of PyIceberg's 1,048,576: readers (DuckDB's
+# included) scan a file one row group per thread and skip row groups by their min/max or by
+# row position, so a million-row file written as one row group is read by one core with
+# nothing to skip. Smaller groups skip finer: a merge re-reading the rows of 4 matched keys
+# in a million-row table reads 4 x 32,768 rows, not 4 x 131,072 (measured: a full scan costs
+# the same at either size, the file is 10 % larger).
+ROW_GROUP_ROWS = 32_768
+TABLE_DEFAULTS = {"write.parquet.row-group-limit": str(ROW_GROUP_ROWS)}
 
 
 class SchemaConflictError(ValueError):

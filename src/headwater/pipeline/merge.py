@@ -21,7 +21,13 @@ import duckdb
 import pyarrow as pa
 from pyiceberg.table import Table
 
-from headwater.lake import add_delete_files, sorted_rows, transaction, write_position_deletes
+from headwater.lake import (
+    ROW_GROUP_ROWS,
+    add_delete_files,
+    sorted_rows,
+    transaction,
+    write_position_deletes,
+)
 from headwater.pipeline.scan import FILE_COLUMN, POSITION_COLUMN
 from headwater.pipeline.sqltext import identifier
 
@@ -56,9 +62,9 @@ def _same_key(left: str, right: str, keys: Sequence[str]) -> str:
     return " AND ".join(f"{left}.{identifier(k)} = {right}.{identifier(k)}" for k in keys)
 
 
-# Row positions closer than this are read as one range (about a Parquet row group of the
-# lake's tables): fewer, wider ranges prune as well and keep the filter short.
-_NEAR_ROWS = 131_072
+# Row positions closer than a Parquet row group of the lake's tables are read as one range:
+# fewer, wider ranges prune as well and keep the filter short.
+_NEAR_ROWS = ROW_GROUP_ROWS
 _MAX_RANGES = 64
 
 
