@@ -97,3 +97,17 @@ def test_staging_orders_trace_through_the_union_of_both_sources(
     # The view parsed_orders is inlined: lineage reaches the raw tables through it.
     # QUALIFY row_number() OVER (PARTITION BY event_id ...) filters the whole result
     assert ("raw.web_orders", "event_id") in {(f.table, f.column) for f in orders.dataset}
+
+
+def test_a_models_lineage_is_keyed_by_its_sql_and_that_of_the_views_it_reads() -> None:
+    # What the stored column lineage is looked up by, without building the inlined SQL.
+    project = load_project(SHOP)
+    graph = build_graph(project)
+    sql = {name: model.sql for name, model in project.models.items()}
+    assert graph.lineage_sources("staging.stg_orders") == (
+        sql["staging.stg_orders"],
+        "staging.parsed_orders",
+        sql["staging.parsed_orders"],
+    )
+    assert graph.lineage_sources("marts.daily_revenue") == (sql["marts.daily_revenue"],)
+    assert graph.lineage_sources("semantic.customer_entities") is None  # a Python model

@@ -1,8 +1,8 @@
 """Column lineage kept across processes, on SQLite and PostgreSQL.
 
 Specification: a query traced once is read back from the metadata database (the next process
-does not trace it again), exactly as traced; another SQL text or other input columns is another
-entry; a query that cannot be traced raises and stores nothing.
+does not trace it again, nor build the SQL), exactly as traced; other sources or other input
+columns are another entry; a query that cannot be traced raises and stores nothing.
 """
 
 from __future__ import annotations
@@ -19,6 +19,11 @@ SQL = "SELECT o.id, sum(o.amount) AS total FROM staging.orders AS o GROUP BY o.i
 SCHEMAS = {"staging.orders": ["id", "amount", "note"]}
 
 
+def _stored(database: Database, sql: str, schemas: dict[str, list[str]]) -> tracer.ColumnLineage:
+    """The lineage of ``sql`` built from itself alone (a model reading no view)."""
+    return stored_column_lineage(database, [sql], schemas, lambda: sql)
+
+
 def _entries(database: Database) -> int:
     with database.read() as connection:
         return int(
@@ -29,27 +34,33 @@ def _entries(database: Database) -> int:
 def test_a_traced_query_is_read_back_instead_of_traced_again(
     database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    traced = stored_column_lineage(database, SQL, SCHEMAS)
+    traced = _stored(database, SQL, SCHEMAS)
     assert traced == tracer.column_lineage(SQL, SCHEMAS)
     assert _entries(database) == 1
 
     def no_tracing(sql: str, schemas: object) -> None:
         raise AssertionError("traced again")
 
+    def no_building() -> str:
+        raise AssertionError("the SQL was built again")
+
     monkeypatch.setattr(tracer, "column_lineage", no_tracing)
-    assert stored_column_lineage(database, SQL, SCHEMAS) == traced
+    assert stored_column_lineage(database, [SQL], SCHEMAS, no_building) == traced
     assert _entries(database) == 1
 
 
 def test_other_sql_or_other_input_columns_are_other_entries(database: Database) -> None:
-    stored_column_lineage(database, SQL, SCHEMAS)
-    stored_column_lineage(database, SQL + " ORDER BY 1", SCHEMAS)
-    stored_column_lineage(database, SQL, {"staging.orders": ["id", "amount"]})
-    assert _entries(database) == 3
-    assert cache_key(SQL, SCHEMAS) != cache_key(SQL, {"staging.orders": ["amount", "id", "note"]})
+    _stored(database, SQL, SCHEMAS)
+    _stored(database, SQL + " ORDER BY 1", SCHEMAS)
+    _stored(database, SQL, {"staging.orders": ["id", "amount"]})
+    # The same model over a view whose SQL changed builds other SQL: another entry.
+    stored_column_lineage(database, [SQL, "staging.v", "SELECT 1 AS id"], SCHEMAS, lambda: SQL)
+    assert _entries(database) == 4
+    reordered = {"staging.orders": ["amount", "id", "note"]}
+    assert cache_key([SQL], SCHEMAS) != cache_key([SQL], reordered)
 
 
 def test_a_query_that_cannot_be_traced_raises_and_stores_nothing(database: Database) -> None:
     with pytest.raises(ValueError):
-        stored_column_lineage(database, "SELECT x FROM staging.missing", SCHEMAS)
+        _stored(database, "SELECT x FROM staging.missing", SCHEMAS)
     assert _entries(database) == 0

@@ -5,13 +5,17 @@ and every ``headwater run`` is a new process, so the in-process cache of `column
 not help a scheduled pipeline. The result depends only on the SQL, the input columns and the
 tracer itself, so it is stored under a hash of the three; a changed model, an evolved input or
 a new headwater or sqlglot gives a new key, and an entry is never stale, only unused.
+
+The SQL traced is built from its sources (a model's SQL with its views written in), which
+costs a sqlglot parse and print of each: the key is made of the sources, and the SQL is built
+only when there is something to trace.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import cache
 from importlib.metadata import version
@@ -35,9 +39,12 @@ def _tracer_version() -> str:
     return hashlib.sha256(source + version("sqlglot").encode()).hexdigest()
 
 
-def cache_key(sql: str, schemas: Mapping[str, Sequence[str]]) -> str:
-    """The key of ``sql`` traced over ``schemas`` (input column order counts: ``*``)."""
-    text = json.dumps([_tracer_version(), sql, sorted((t, list(c)) for t, c in schemas.items())])
+def cache_key(sources: Sequence[str], schemas: Mapping[str, Sequence[str]]) -> str:
+    """The key of the SQL built from ``sources`` traced over ``schemas`` (input column order
+    counts: ``*``)."""
+    text = json.dumps(
+        [_tracer_version(), list(sources), sorted((t, list(c)) for t, c in schemas.items())]
+    )
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -64,14 +71,18 @@ def decode(document: dict[str, Any]) -> ColumnLineage:
 
 
 def stored_column_lineage(
-    database: Database, sql: str, schemas: Mapping[str, Sequence[str]]
+    database: Database,
+    sources: Sequence[str],
+    schemas: Mapping[str, Sequence[str]],
+    sql: Callable[[], str],
 ) -> ColumnLineage:
-    """`column_lineage` of ``sql``, from the store when it was traced before.
+    """`column_lineage` of the SQL ``sql()`` builds from ``sources``, from the store when it
+    was traced before (then ``sql`` is not called).
 
     Raises ``ValueError`` like `column_lineage` (failures are not stored). The store is an
     optimisation: if it cannot be read or written, the lineage is traced and returned anyway.
     """
-    key = cache_key(sql, schemas)
+    key = cache_key(sources, schemas)
     try:
         with database.read() as connection:
             stored = connection.execute(
@@ -81,7 +92,7 @@ def stored_column_lineage(
         stored = None
     if stored is not None:
         return decode(stored)
-    lineage = tracer.column_lineage(sql, schemas)
+    lineage = tracer.column_lineage(sql(), schemas)
     row = {"key": key, "lineage": encode(lineage), "created_at": datetime.now(UTC)}
     try:
         with database.write() as connection:

@@ -134,6 +134,20 @@ class Graph:
         config = self.project.models[name].config
         return frozenset(self._behind(config.incremental_on or self.inputs[name]))
 
+    def lineage_sources(self, name: str) -> tuple[str, ...] | None:
+        """What `inline_views` builds the SQL of ``name`` from: its SQL, and the name and SQL
+        of each view it reads, directly or through views; None for a Python model. The same
+        sources give the same SQL, so they can key what is derived from it (column lineage)
+        without building it, which costs a sqlglot parse and print per model and view."""
+        model = self.project.models[name]
+        if model.sql is None:
+            return None
+        sources = [model.sql]
+        for view in self.inputs[name]:
+            if self.is_view(view):
+                sources += [view, *(self.lineage_sources(view) or ())]
+        return tuple(sources)
+
     def inline_views(self, name: str) -> str | None:
         """The model's SQL with each view it reads written in as a subquery, so that column
         lineage goes through views to stored tables; None for a Python model."""

@@ -386,15 +386,17 @@ class LineageEmitter(Emitter):
     def _column_lineage(
         self, model: Model, outcome: ModelOutcome
     ) -> column_lineage_dataset.ColumnLineageDatasetFacet | None:
-        sql = self.graph.inline_views(model.name)
-        if sql is None or not outcome.reads:
+        sources = self.graph.lineage_sources(model.name)
+        if sources is None or not outcome.reads:
             return None
         from headwater.pipeline.column_lineage import to_facet
         from headwater.pipeline.column_lineage_store import stored_column_lineage
 
         schemas = {read.table: list(read.files.schema.names) for read in outcome.reads}
         try:
-            lineage = stored_column_lineage(self.database, sql, schemas)
+            lineage = stored_column_lineage(
+                self.database, sources, schemas, lambda: self.graph.inline_views(model.name) or ""
+            )
         except ValueError:
             return None  # lineage is best effort; the run itself succeeded
         datasets = {read.table: dataset_id(read.location) for read in outcome.reads}
