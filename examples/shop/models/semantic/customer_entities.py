@@ -47,22 +47,19 @@ COLUMNS = "customer_id, email, phone, source"
 Row = tuple[str, str | None, str | None, str]
 
 
-def _touched_members(
-    changed: duckdb.DuckDBPyRelation, previous: duckdb.DuckDBPyRelation
-) -> list[Row]:
-    """The members, as last resolved, of every cluster the changed customers touch."""
-    entities = previous.set_alias("e")
-    new = changed.set_alias("c")
-    touched = None
-    for column in ("customer_id", "email", "phone"):
-        # Semi joins: each entity row is looked up once, however many changed rows match it.
-        keys = entities.join(new, f"e.{column} = c.{column}", how="semi").project(
-            "customer_key AS key"
-        )
-        touched = keys if touched is None else touched.union(keys)
-    assert touched is not None
-    members = entities.join(touched.distinct().set_alias("k"), "e.customer_key = k.key", how="semi")
-    return members.project(COLUMNS).fetchall()
+def _touched_members(previous: duckdb.DuckDBPyRelation) -> list[Row]:
+    """The members, as last resolved, of every cluster the changed customers touch: one pass
+    over the entities finds the clusters sharing an id, email or phone with a changed
+    customer, a second one fetches their members."""
+    changed = INPUTS[0]  # this run's rows of the input, as a view of the same connection
+    return previous.query(
+        "e",
+        f"SELECT {COLUMNS} FROM e WHERE customer_key IN ("
+        "SELECT customer_key FROM e "
+        f"WHERE customer_id IN (SELECT customer_id FROM {changed}) "
+        f"OR email IN (SELECT email FROM {changed}) "
+        f"OR phone IN (SELECT phone FROM {changed}))",
+    ).fetchall()
 
 
 def model(inputs: dict[str, duckdb.DuckDBPyRelation]) -> pa.Table:
@@ -70,7 +67,7 @@ def model(inputs: dict[str, duckdb.DuckDBPyRelation]) -> pa.Table:
     # fetchall: the same on every supported duckdb, where .arrow() changed its return type.
     latest: dict[str, Row] = {}
     if "this" in inputs:  # an incremental run: the table as the last run left it
-        latest = {row[0]: row for row in _touched_members(changed, inputs["this"])}
+        latest = {row[0]: row for row in _touched_members(inputs["this"])}
     for row in changed.fetchall():
         latest[row[0]] = row  # a changed customer's new contacts replace the old ones
     rows = sorted(latest.values())  # the input's order is not defined; the output's is
