@@ -22,6 +22,8 @@ ROUTE_RULES: Rules = {
     ("GET", "/openapi.json"): Open.PUBLIC,
     ("GET", "/docs"): Open.PUBLIC,
     ("GET", "/redoc"): Open.PUBLIC,
+    # the UI's own scripts, styles and icon (its pages read data, so they need a reader)
+    ("GET", "/static/{path:path}"): Open.PUBLIC,
     # webhooks: each delivery is checked against its source's signature, not a token
     ("POST", "/ingest/{source}/{topic}"): Open.SIGNED,
     # lineage ingestion
@@ -54,6 +56,21 @@ ROUTE_RULES: Rules = {
     ("GET", "/api/v1/audit/proof/inclusion"): Role.READER,
     ("GET", "/api/v1/audit/proof/consistency"): Role.READER,
     ("GET", "/api/v1/audit/history"): Role.READER,
+    # the web UI's pages
+    **{
+        ("GET", page): Role.READER
+        for page in (
+            "/",
+            "/lineage",
+            "/datasets",
+            "/dataset",
+            "/jobs",
+            "/job",
+            "/run",
+            "/search",
+            "/audit",
+        )
+    },
     # metadata edits
     ("PUT", _NS): Role.WRITER,
     ("PUT", "/api/v1/tags/{tag}"): Role.WRITER,

@@ -18,7 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from headwater import __version__, audit, auth, ingest, lineage
+from headwater import __version__, audit, auth, ingest, lineage, web
 from headwater.access_rules import ROUTE_RULES
 from headwater.config import DEFAULT_CONFIG_FILE, Settings, load_settings
 from headwater.db import Database, ensure_migrated
@@ -75,6 +75,7 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     app.include_router(lineage.router)
     app.include_router(audit.router)
     app.include_router(ingest.router)  # described here, answered by ingest.IngestFastPath
+    web.install(app)  # the UI at /, after the API so that no page shadows it
 
     @app.get("/openapi.json", include_in_schema=False)
     def openapi() -> Response:

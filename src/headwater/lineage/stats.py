@@ -1,0 +1,117 @@
+"""What the dashboard shows about the lineage store: counts, event rate, runs, stale datasets.
+
+Every function takes an open connection and reads only: these are the read side of the store
+for the web UI (Marquez has no such endpoints; its UI counts by listing everything).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, select
+
+from headwater.db.schema import datasets, jobs, lineage_events, namespaces, runs
+
+# The run states Marquez reports; an unfinished run is RUNNING (or NEW before it started).
+UNFINISHED_STATES = ("NEW", "RUNNING")
+FAILED_STATES = ("FAILED", "ABORTED")
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    namespaces: int
+    jobs: int
+    datasets: int
+
+
+def counts(connection: Connection) -> Counts:
+    """Visible namespaces, and jobs and datasets not soft-deleted."""
+
+    def count(table: Any, where: Any) -> int:
+        return int(
+            connection.execute(select(func.count()).select_from(table).where(where)).scalar_one()
+        )
+
+    return Counts(
+        namespaces=count(namespaces, namespaces.c.is_hidden.is_(False)),
+        jobs=count(jobs, jobs.c.is_deleted.is_(False)),
+        datasets=count(datasets, datasets.c.is_deleted.is_(False)),
+    )
+
+
+def events_per_hour(
+    connection: Connection, now: datetime, hours: int
+) -> list[tuple[datetime, int]]:
+    """Lineage events received in each of the last ``hours`` whole hours up to ``now``
+    (oldest first; empty hours are 0). Counted by when headwater received them, not by the
+    producer's event time, which may be late or in the future."""
+    end = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    start = end - timedelta(hours=hours)
+    received = connection.execute(
+        select(lineage_events.c.received_at).where(
+            and_(lineage_events.c.received_at >= start, lineage_events.c.received_at < end)
+        )
+    ).scalars()
+    buckets = [0] * hours
+    for when in received:
+        buckets[int((when - start).total_seconds() // 3600)] += 1
+    return [(start + timedelta(hours=i), n) for i, n in enumerate(buckets)]
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    run_id: str
+    namespace: str
+    job: str
+    state: str
+    started_at: datetime | None
+    ended_at: datetime | None
+    updated_at: datetime
+
+
+def runs_in_state(connection: Connection, states: tuple[str, ...], limit: int) -> list[RunSummary]:
+    """The most recently changed runs in one of ``states``, newest first."""
+    rows = connection.execute(
+        select(
+            runs.c.uuid,
+            namespaces.c.name,
+            jobs.c.name,
+            runs.c.state,
+            runs.c.started_at,
+            runs.c.ended_at,
+            runs.c.updated_at,
+        )
+        .join(jobs, jobs.c.id == runs.c.job_id)
+        .join(namespaces, namespaces.c.id == jobs.c.namespace_id)
+        .where(runs.c.state.in_(states), jobs.c.is_deleted.is_(False))
+        .order_by(runs.c.updated_at.desc(), runs.c.id.desc())
+        .limit(limit)
+    ).all()
+    return [RunSummary(*row) for row in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class StaleDataset:
+    namespace: str
+    name: str
+    last_changed_at: datetime
+
+
+def stale_datasets(
+    connection: Connection, now: datetime, older_than: timedelta, limit: int
+) -> list[StaleDataset]:
+    """Datasets no run has written for ``older_than``, the longest unchanged first.
+
+    A dataset's last change is when its current version was made (a run wrote it), else when
+    its metadata last changed: a dataset only ever read has no versions of its own."""
+    changed = func.coalesce(datasets.c.last_modified_at, datasets.c.updated_at)
+    rows = connection.execute(
+        select(namespaces.c.name, datasets.c.name, changed)
+        .join(namespaces, namespaces.c.id == datasets.c.namespace_id)
+        .where(datasets.c.is_deleted.is_(False), changed < now - older_than)
+        .order_by(changed, datasets.c.id)
+        .limit(limit)
+    ).all()
+    return [StaleDataset(*row) for row in rows]

@@ -1,0 +1,304 @@
+// The lineage explorer: draws /api/v1/lineage as a layered graph (dagre), left to right in the
+// direction data flows. Everything the view shows is in the page's URL (node, direction, depth,
+// column, focus, jobs), so a link to it opens the same view.
+import { graphlib, layout } from "/static/vendor/dagre.esm.js";
+
+const SVG = "http://www.w3.org/2000/svg";
+const NODE_W = 200;
+const NODE_H = 36;
+const state = JSON.parse(document.getElementById("explorer-state").textContent);
+const url = new URL(window.location.href);
+state.focus = url.searchParams.get("focus") || "";
+state.jobsOnly = url.searchParams.get("jobs") === "1";
+
+const svg = document.getElementById("graph");
+const details = document.getElementById("details");
+const status = document.getElementById("status");
+let nodes = new Map(); // id -> Marquez node
+let view = { x: 0, y: 0, w: 800, h: 500 }; // the SVG viewBox: pan and zoom move it
+let extent = { w: 800, h: 500 };
+let highlighted = new Set(); // nodes on the chosen column's path
+
+function el(name, attrs = {}, text) {
+  const node = document.createElementNS(SVG, name);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function label(node) {
+  return node.type === "JOB" ? node.data?.name ?? node.id : node.data?.name ?? node.id;
+}
+
+function shareUrl() {
+  const next = new URL("/lineage", window.location.origin);
+  next.searchParams.set("node", state.node);
+  next.searchParams.set("direction", state.direction);
+  next.searchParams.set("depth", String(state.depth));
+  if (state.column) next.searchParams.set("column", state.column);
+  if (state.focus) next.searchParams.set("focus", state.focus);
+  if (state.jobsOnly) next.searchParams.set("jobs", "1");
+  window.history.replaceState(null, "", next);
+}
+
+async function getJson(path) {
+  const answer = await fetch(path, { headers: { Accept: "application/json" } });
+  const body = await answer.json().catch(() => ({}));
+  if (!answer.ok) throw new Error(body.message || `${answer.status} ${answer.statusText}`);
+  return body;
+}
+
+// Jobs only: each dataset is replaced by edges from the jobs writing it to the jobs reading it.
+function visibleEdges() {
+  const edges = [];
+  for (const node of nodes.values()) {
+    for (const edge of node.outEdges) {
+      if (nodes.has(edge.destination)) edges.push([edge.origin, edge.destination]);
+    }
+  }
+  if (!state.jobsOnly) return edges;
+  const jobEdges = new Set();
+  for (const node of nodes.values()) {
+    if (node.type === "JOB") continue;
+    const writers = node.inEdges.map((e) => e.origin).filter((id) => nodes.has(id));
+    const readers = node.outEdges.map((e) => e.destination).filter((id) => nodes.has(id));
+    for (const w of writers) for (const r of readers) jobEdges.add(`${w}\u0000${r}`);
+  }
+  return [...jobEdges].map((key) => key.split("\u0000"));
+}
+
+function draw() {
+  svg.replaceChildren();
+  const g = new graphlib.Graph();
+  g.setGraph({ rankdir: "LR", nodesep: 14, ranksep: 70, marginx: 20, marginy: 20 });
+  g.setDefaultEdgeLabel(() => ({}));
+  for (const node of nodes.values()) {
+    if (state.jobsOnly && node.type !== "JOB" && node.id !== state.node) continue;
+    g.setNode(node.id, { width: NODE_W, height: NODE_H });
+  }
+  for (const [from, to] of visibleEdges()) {
+    if (g.hasNode(from) && g.hasNode(to)) g.setEdge(from, to);
+  }
+  layout(g);
+  extent = { w: g.graph().width || 800, h: g.graph().height || 500 };
+  const defs = el("defs");
+  const marker = el("marker", {
+    id: "arrow", viewBox: "0 0 10 10", refX: "10", refY: "5",
+    markerWidth: "6", markerHeight: "6", orient: "auto-start-reverse",
+  });
+  marker.append(el("path", { d: "M 0 0 L 10 5 L 0 10 z" }));
+  defs.append(marker);
+  svg.append(defs);
+  const edgeLayer = el("g", { class: "edges" });
+  const nodeLayer = el("g", { class: "nodes" });
+  svg.append(edgeLayer, nodeLayer);
+  const focus = state.focus.toLowerCase();
+  for (const e of g.edges()) {
+    const points = g.edge(e).points;
+    const d = points.map((p, i) => `${i ? "L" : "M"} ${p.x} ${p.y}`).join(" ");
+    const onPath = highlighted.has(e.v) && highlighted.has(e.w);
+    edgeLayer.append(el("path", { d, class: onPath ? "edge path" : "edge", "marker-end": "url(#arrow)" }));
+  }
+  for (const id of g.nodes()) {
+    const box = g.node(id);
+    const node = nodes.get(id);
+    const classes = ["node", node.type === "JOB" ? "job" : "dataset"];
+    if (id === state.node) classes.push("start");
+    if (focus && label(node).toLowerCase().includes(focus)) classes.push("match");
+    if (highlighted.has(id)) classes.push("path");
+    if (node.type === "JOB" && node.data?.latestRun?.state === "FAILED") classes.push("failed");
+    const group = el("g", {
+      class: classes.join(" "),
+      transform: `translate(${box.x - NODE_W / 2}, ${box.y - NODE_H / 2})`,
+      tabindex: "0",
+      role: "button",
+      "data-id": id,
+      "aria-label": `${node.type === "JOB" ? "job" : "dataset"} ${label(node)}`,
+    });
+    group.append(el("rect", { width: NODE_W, height: NODE_H, rx: node.type === "JOB" ? 4 : 14 }));
+    const text = label(node);
+    group.append(el("text", { x: 10, y: 22 }, text.length > 28 ? `${text.slice(0, 27)}…` : text));
+    group.append(el("title", {}, id));
+    group.addEventListener("click", () => select(id));
+    group.addEventListener("dblclick", () => expand(id));
+    group.addEventListener("keydown", (event) => {
+      if (event.key === "Enter") select(id);
+    });
+    nodeLayer.append(group);
+  }
+  fit(focus ? g.nodes().filter((id) => label(nodes.get(id)).toLowerCase().includes(focus)) : [], g);
+}
+
+function fit(ids = [], g = null) {
+  if (ids.length && g) {
+    // Search-to-focus: frame the matches (with some room around them), not the whole graph.
+    const boxes = ids.map((id) => g.node(id));
+    const x0 = Math.min(...boxes.map((b) => b.x)) - NODE_W;
+    const y0 = Math.min(...boxes.map((b) => b.y)) - NODE_H * 3;
+    const x1 = Math.max(...boxes.map((b) => b.x)) + NODE_W;
+    const y1 = Math.max(...boxes.map((b) => b.y)) + NODE_H * 3;
+    view = { x: x0, y: y0, w: Math.max(x1 - x0, 400), h: Math.max(y1 - y0, 250) };
+  } else {
+    view = { x: 0, y: 0, w: extent.w, h: extent.h };
+  }
+  svg.setAttribute("viewBox", `${view.x} ${view.y} ${view.w} ${view.h}`);
+}
+
+function select(id) {
+  const node = nodes.get(id);
+  const [kind, ...rest] = id.split(":");
+  const namespace = node.data?.namespace ?? rest[0];
+  const name = node.data?.name ?? rest.slice(1).join(":");
+  const page = kind === "job" ? "/job" : "/dataset";
+  const link = `${page}?${new URLSearchParams({ namespace, name })}`;
+  details.replaceChildren();
+  const h = document.createElement("h2");
+  h.textContent = name;
+  const meta = document.createElement("p");
+  meta.textContent = `${kind} in ${namespace}`;
+  const open = document.createElement("a");
+  open.href = link;
+  open.textContent = `Open the ${kind}`;
+  open.className = "open";
+  const again = document.createElement("button");
+  again.type = "button";
+  again.textContent = "Expand from here";
+  again.addEventListener("click", () => expand(id));
+  details.append(h, meta, open, document.createElement("br"), again);
+  if (kind === "dataset" && Array.isArray(node.data?.fields) && node.data.fields.length) {
+    const list = document.createElement("ul");
+    for (const field of node.data.fields) {
+      const item = document.createElement("li");
+      item.textContent = `${field.name} ${field.type ?? ""}`;
+      list.append(item);
+    }
+    details.append(list);
+  }
+}
+
+// A node's own neighbourhood at the same depth and direction, merged into what is shown.
+async function expand(id) {
+  try {
+    const more = await loadGraph(id);
+    for (const node of more) nodes.set(node.id, node);
+    status.textContent = `${nodes.size} nodes`;
+    draw();
+    select(id);
+  } catch (error) {
+    status.textContent = error.message;
+  }
+}
+
+async function loadGraph(id) {
+  const params = new URLSearchParams({ nodeId: id, depth: String(state.depth), direction: state.direction });
+  const body = await getJson(`/api/v1/lineage?${params}`);
+  if (body.truncated) status.textContent = "The graph was cut at the server's node limit.";
+  return body.graph;
+}
+
+async function chooseColumn(field) {
+  state.column = field;
+  highlighted = new Set();
+  if (field) {
+    const [, namespace, ...name] = state.node.split(":");
+    const params = new URLSearchParams({
+      nodeId: `datasetField:${namespace}:${name.join(":")}:${field}`,
+      depth: String(Math.max(state.depth, 1) * 2),
+      withDownstream: "true",
+    });
+    try {
+      const body = await getJson(`/api/v1/column-lineage?${params}`);
+      // A field's path runs through the datasets holding its upstream and downstream fields,
+      // and through the jobs writing one of them from another.
+      const touched = new Set(body.graph.map((f) => `dataset:${f.data.namespace}:${f.data.dataset}`));
+      for (const id of touched) highlighted.add(id);
+      for (const node of nodes.values()) {
+        if (node.type !== "JOB") continue;
+        const reads = node.inEdges.some((e) => touched.has(e.origin));
+        const writes = node.outEdges.some((e) => touched.has(e.destination));
+        if (reads && writes) highlighted.add(node.id);
+      }
+      status.textContent = `${field}: ${body.graph.length} fields in ${touched.size} datasets`;
+    } catch (error) {
+      status.textContent = error.message;
+    }
+  }
+  shareUrl();
+  draw();
+}
+
+function columnPicker() {
+  const start = nodes.get(state.node);
+  const picker = document.getElementById("column-picker");
+  const select = document.getElementById("column");
+  const fields = start?.type === "DATASET" ? start.data?.fields ?? [] : [];
+  picker.hidden = fields.length === 0;
+  for (const field of fields) {
+    const option = document.createElement("option");
+    option.value = field.name;
+    option.textContent = field.name;
+    option.selected = field.name === state.column;
+    select.append(option);
+  }
+  select.addEventListener("change", () => chooseColumn(select.value));
+}
+
+// Pan by dragging, zoom with the wheel around the pointer.
+function navigation() {
+  let drag = null;
+  svg.addEventListener("pointerdown", (event) => {
+    if (event.target.closest(".node")) return;
+    drag = { x: event.clientX, y: event.clientY, view: { ...view } };
+    svg.setPointerCapture(event.pointerId);
+  });
+  svg.addEventListener("pointermove", (event) => {
+    if (!drag) return;
+    const scale = view.w / svg.clientWidth;
+    view.x = drag.view.x - (event.clientX - drag.x) * scale;
+    view.y = drag.view.y - (event.clientY - drag.y) * scale;
+    svg.setAttribute("viewBox", `${view.x} ${view.y} ${view.w} ${view.h}`);
+  });
+  svg.addEventListener("pointerup", () => { drag = null; });
+  svg.addEventListener("wheel", (event) => {
+    event.preventDefault();
+    const factor = event.deltaY > 0 ? 1.15 : 1 / 1.15;
+    const rect = svg.getBoundingClientRect();
+    const px = view.x + ((event.clientX - rect.left) / rect.width) * view.w;
+    const py = view.y + ((event.clientY - rect.top) / rect.height) * view.h;
+    view = { x: px - (px - view.x) * factor, y: py - (py - view.y) * factor, w: view.w * factor, h: view.h * factor };
+    svg.setAttribute("viewBox", `${view.x} ${view.y} ${view.w} ${view.h}`);
+  }, { passive: false });
+}
+
+async function main() {
+  if (!state.node) return;
+  document.getElementById("tools").hidden = false;
+  const focusBox = document.getElementById("focus");
+  const jobsBox = document.getElementById("jobs-only");
+  focusBox.value = state.focus;
+  jobsBox.checked = state.jobsOnly;
+  focusBox.addEventListener("input", () => { state.focus = focusBox.value; shareUrl(); draw(); });
+  jobsBox.addEventListener("change", () => { state.jobsOnly = jobsBox.checked; shareUrl(); draw(); });
+  document.getElementById("fit").addEventListener("click", () => fit());
+  navigation();
+  try {
+    const graph = await loadGraph(state.node);
+    nodes = new Map(graph.map((node) => [node.id, node]));
+    status.textContent = `${nodes.size} nodes`;
+    columnPicker();
+    if (state.column) await chooseColumn(state.column);
+    else draw();
+    select(state.node);
+    svg.dataset.ready = "true";
+  } catch (error) {
+    details.replaceChildren();
+    const p = document.createElement("p");
+    p.className = "error";
+    p.setAttribute("role", "alert");
+    p.textContent = error.message;
+    details.append(p);
+    svg.dataset.ready = "error";
+  }
+}
+
+main();

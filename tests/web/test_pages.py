@@ -1,0 +1,195 @@
+"""The UI's pages, rendered by the real app in-process on SQLite and PostgreSQL.
+
+Specification: each page shows what the lineage store and the audit log hold about its subject
+(dashboard counts, event rate, failing and running runs, stale datasets; a dataset's schema,
+column lineage, quality, versions with the run that wrote each, audit trail; a job's SQL, runs
+and their durations; a run's error and dataset versions; search; the audit log, filtered and
+verified). A missing subject is a 404 page naming it, a bad argument a 400 naming the field;
+nothing is fetched from another host.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from html import unescape
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import update
+
+from headwater.db import Database
+from headwater.db.schema import datasets
+from headwater.web import STATIC
+from tests.web.shop_lineage import FAILED_RUN, ORDERS_RUN, SQL, post_history
+
+PAGES = [
+    "/",
+    "/lineage",
+    "/lineage?node=dataset:warehouse:staging.orders",
+    "/datasets",
+    "/dataset?namespace=warehouse&name=staging.orders",
+    "/jobs",
+    "/job?namespace=shop&name=etl.orders",
+    f"/run?id={ORDERS_RUN}",
+    "/search?q=orders",
+    "/audit",
+]
+
+
+@pytest.fixture
+def shop(client: TestClient) -> TestClient:
+    post_history(client)
+    return client
+
+
+def text(html: str) -> str:
+    """What a reader sees: tags and SVG drawings out, whitespace folded."""
+    html = re.sub(r"<(svg|script)\b.*?</\1>", " ", html, flags=re.S)
+    return unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)))
+
+
+def page(client: TestClient, path: str) -> str:
+    answer = client.get(path)
+    assert answer.status_code == 200, (path, answer.text[:500])
+    assert answer.headers["content-type"].startswith("text/html")
+    return answer.text
+
+
+def test_the_dashboard_counts_the_store_and_shows_runs_that_need_a_look(shop: TestClient) -> None:
+    html = page(shop, "/")
+    assert re.search(r'data-count="namespaces">2<', html)
+    assert re.search(r'data-count="jobs">4<', html)
+    assert re.search(r'data-count="datasets">3<', html)
+    seen = text(html)
+    assert "7 in the last 24 hours" in seen
+    # Seven events arrived this hour: the chart's last bar says so in its tooltip.
+    titles = re.findall(r"<rect [^>]*><title>([^<]*)</title>", html)
+    assert len(titles) == 24 and titles[-1].endswith(": 7 events")
+    failing = seen.split("Failing runs", 1)[1].split("Running", 1)[0]
+    running = seen.split("Running", 1)[1].split("Alerts", 1)[0]
+    assert "etl.broken" in failing and "FAILED" in failing and "etl.slow" not in failing
+    assert "etl.slow" in running and "etl.broken" not in running
+    assert "No alert rules are configured." in seen
+    assert "Every dataset changed in the last 24 hours." in seen
+
+
+def test_a_dataset_no_run_wrote_for_longer_than_asked_is_stale(
+    shop: TestClient, database: Database
+) -> None:
+    long_ago = datetime.now(UTC) - timedelta(days=3)
+    with database.write() as connection:
+        connection.execute(
+            update(datasets)
+            .where(datasets.c.name == "marts.revenue")
+            .values(last_modified_at=long_ago)
+        )
+    stale = text(page(shop, "/")).split("Stale datasets", 1)[1]
+    assert "warehouse · marts.revenue" in stale and "staging.orders" not in stale
+    assert "marts.revenue" not in text(page(shop, "/?stale_hours=100")).split("Stale", 1)[1]
+
+
+def test_a_dataset_page_shows_schema_lineage_quality_versions_and_audit(shop: TestClient) -> None:
+    html = page(shop, "/dataset?namespace=warehouse&name=staging.orders")
+    seen = text(html)
+    assert "id BIGINT" in seen and "amount DECIMAL" in seen
+    assert "id raw.orders.id (DIRECT)" in seen
+    assert "not_null id pass" in seen and "unique id fail" in seen
+    # The version is the producer's (an Iceberg snapshot id), with the run that wrote it.
+    versions = seen.split("Versions", 1)[1]
+    assert "5551234" in versions and ORDERS_RUN in versions
+    assert f'href="/run?id={ORDERS_RUN}"' in html
+    assert "lineage.event" in seen.split("Audit trail", 1)[1]
+    assert 'href="/lineage?node=dataset%3Awarehouse%3Astaging.orders"' in html
+    assert 'href="/lineage?node=dataset%3Awarehouse%3Astaging.orders&amp;column=id"' in html
+
+
+def test_a_job_page_shows_its_sql_datasets_and_runs(shop: TestClient) -> None:
+    html = page(shop, "/job?namespace=shop&name=etl.orders")
+    seen = text(html)
+    assert SQL in seen
+    assert "warehouse · raw.orders" in seen.split("Inputs", 1)[1].split("Outputs", 1)[0]
+    assert "warehouse · staging.orders" in seen.split("Outputs", 1)[1]
+    # The run went from minute 0 to minute 2 of the fixture: 120 seconds.
+    assert re.search(rf"{ORDERS_RUN} COMPLETED .* 120\.00 s", seen)
+    assert re.search(r'<rect class="bar ok"[^>]*><title>[^<]*COMPLETED, 120\.0 s</title>', html)
+
+
+def test_a_failed_run_page_shows_its_error_and_what_it_read(shop: TestClient) -> None:
+    seen = text(page(shop, f"/run?id={FAILED_RUN}"))
+    assert "FAILED" in seen
+    assert "division by zero in revenue" in seen.split("Error", 1)[1]
+    assert "warehouse · staging.orders" in seen.split("Read", 1)[1].split("Wrote", 1)[0]
+
+
+def test_search_finds_jobs_and_datasets_by_part_of_their_name(shop: TestClient) -> None:
+    found = text(page(shop, "/search?q=orders"))
+    assert "etl.orders job shop" in found
+    assert "staging.orders dataset warehouse" in found
+    assert "raw.orders dataset warehouse" in found
+    assert "Nothing matches “nothing-like-it”." in text(page(shop, "/search?q=nothing-like-it"))
+    assert "Nothing matches" not in text(page(shop, "/search"))
+
+
+def test_lists_of_datasets_and_jobs_can_be_narrowed_to_a_namespace(shop: TestClient) -> None:
+    assert "3 datasets." in text(page(shop, "/datasets"))
+    assert "3 datasets in warehouse." in text(page(shop, "/datasets?namespace=warehouse"))
+    jobs = text(page(shop, "/jobs?namespace=shop"))
+    assert "4 jobs." in jobs and "etl.broken shop FAILED" in jobs
+
+
+def test_the_audit_page_filters_the_log_and_verifies_it_when_asked(shop: TestClient) -> None:
+    seen = text(page(shop, "/audit"))
+    assert "latest signed checkpoint" in seen and "Verify the whole chain now" in seen
+    assert "lineage.event" in seen
+    filtered = text(page(shop, "/audit?action=nothing.such"))
+    assert "No entries match." in filtered
+    verified = text(page(shop, "/audit?verify=true"))
+    assert re.search(r"Verified: \d+ entries, the hash chain and \d+ stored checkpoints", verified)
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "says"),
+    [
+        ("/dataset?namespace=warehouse&name=nope", 404, "dataset 'warehouse:nope' not found"),
+        ("/job?namespace=shop&name=nope", 404, "job"),
+        ("/run?id=33333333-3333-4333-8333-333333333333", 404, "run"),
+        ("/dataset?namespace=warehouse", 400, "name"),
+        ("/lineage?node=dataset:a:b&depth=1001", 400, "depth"),
+        ("/lineage?direction=sideways", 400, "direction"),
+        ("/?stale_hours=0", 400, "stale_hours"),
+        ("/audit?offset=-1", 400, "offset"),
+    ],
+)
+def test_a_missing_subject_or_a_bad_argument_is_an_error_that_names_it(
+    shop: TestClient, path: str, status: int, says: str
+) -> None:
+    answer = shop.get(path)
+    assert answer.status_code == status
+    assert says in unescape(answer.text)
+
+
+def test_assets_are_served_from_the_package_and_nothing_else(shop: TestClient) -> None:
+    assert shop.get("/static/explorer.js").headers["content-type"].startswith("text/javascript")
+    assert shop.get("/static/vendor/dagre.esm.js").status_code == 200
+    assert shop.get("/static/..%2f..%2fserver.py").status_code == 404
+    assert shop.get("/static/nope.css").status_code == 404
+
+
+def test_no_page_or_asset_refers_to_another_host(shop: TestClient) -> None:
+    for path in PAGES:
+        html = page(shop, path)
+        for reference in re.findall(r'(?:src|href)="([^"]*)"', html):
+            assert reference.startswith(("/", "#")), (path, reference)
+            if reference.startswith("/static/"):
+                assert shop.get(reference).status_code == 200, reference
+    for asset in STATIC.rglob("*"):
+        if asset.is_file() and asset.suffix in {".js", ".css", ".svg"}:
+            body = asset.read_text()
+            external = re.findall(
+                r"""(?:url\(|import\s[^'"]*from\s|@import\s)['"]?(https?:)""", body
+            )
+            assert not external, asset
+            assert "https://" not in body and "http://" not in body.replace(
+                "http://www.w3.org/2000/svg", ""
+            ), asset
