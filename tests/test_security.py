@@ -78,7 +78,10 @@ def test_every_answer_carries_security_headers(guarded: TestClient) -> None:
     docs = guarded.get("/docs")
     assert docs.status_code == 200
     assert docs.headers["X-Frame-Options"] == "DENY"
-    assert "Content-Security-Policy" not in docs.headers  # Swagger UI loads from its CDN
+    # Swagger UI is headwater's own copy, started inline: inline code, but no other origin.
+    policy = docs.headers["Content-Security-Policy"]
+    assert "script-src 'self' 'unsafe-inline'" in policy and "default-src 'self'" in policy
+    assert "http" not in policy and "*" not in policy
 
 
 def test_cors_answers_only_listed_origins(guarded: TestClient) -> None:

@@ -21,7 +21,6 @@ ROUTE_RULES: Rules = {
     ("GET", "/api/v1/audit/checkpoint"): Open.PUBLIC,
     ("GET", "/openapi.json"): Open.PUBLIC,
     ("GET", "/docs"): Open.PUBLIC,
-    ("GET", "/redoc"): Open.PUBLIC,
     # the UI's own scripts, styles and icon (its pages read data, so they need a reader)
     ("GET", "/static/{path:path}"): Open.PUBLIC,
     # webhooks: each delivery is checked against its source's signature, not a token

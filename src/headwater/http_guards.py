@@ -16,9 +16,14 @@ SECURITY_HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
     "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'",
 }
-# FastAPI's interactive docs load Swagger UI / ReDoc from a CDN; a strict policy would blank
-# them, so those two pages keep every header but the content policy.
-CDN_PAGES = ("/docs", "/redoc")
+# Swagger UI at /docs is headwater's own copy, but FastAPI's page starts it with an inline
+# script and style: that page allows inline code, and still nothing from another origin.
+INLINE_PAGES = {
+    "/docs": (
+        "default-src 'self'; script-src 'self' 'unsafe-inline'; "
+        "style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'"
+    )
+}
 
 
 class SecurityHeaders:
@@ -29,14 +34,15 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        relaxed = scope.get("path", "") in CDN_PAGES
+        policy = INLINE_PAGES.get(scope.get("path", ""))
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 for name, value in SECURITY_HEADERS.items():
-                    if not (relaxed and name == "Content-Security-Policy"):
-                        headers.setdefault(name, value)
+                    if policy is not None and name == "Content-Security-Policy":
+                        value = policy
+                    headers.setdefault(name, value)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -13,7 +13,7 @@ import orjson
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.openapi.docs import get_swagger_ui_html
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
@@ -62,7 +62,7 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
         lifespan=lifespan,
         # Served below as API routes, so that access control sees them like every other.
         docs_url=None,
-        redoc_url=None,
+        redoc_url=None,  # ReDoc's bundle loads its logo from a CDN; Swagger UI at /docs
         openapi_url=None,
     )
     app.state.settings = settings
@@ -81,13 +81,19 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     def openapi() -> Response:
         return OrjsonResponse(app.openapi())
 
+    # Both from headwater's own assets (make setup copies them in), not FastAPI's CDN defaults:
+    # the API's pages work with no network but the one to headwater.
     @app.get("/docs", include_in_schema=False)
     def docs() -> Response:
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="headwater API")
-
-    @app.get("/redoc", include_in_schema=False)
-    def redoc() -> Response:
-        return get_redoc_html(openapi_url="/openapi.json", title="headwater API")
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="headwater API",
+            swagger_js_url="/static/vendor/swagger-ui-bundle.js",
+            swagger_css_url="/static/vendor/swagger-ui.css",
+            swagger_favicon_url="/static/favicon.svg",
+            # No badge from the online validator.
+            swagger_ui_parameters={"validatorUrl": None},
+        )
 
     @app.get("/metrics", tags=["Operations"])
     def metrics() -> Response:

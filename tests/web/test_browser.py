@@ -224,6 +224,12 @@ def test_a_graph_of_more_than_500_nodes_is_drawn_and_find_frames_the_match(
     assert len(drawn(page)) == 261  # the jobs and the start
 
 
+def test_the_api_pages_load_their_libraries_from_headwater(page: Page, server: LiveServer) -> None:
+    page.goto(f"{server.url}/docs")
+    page.wait_for_selector(".swagger-ui .opblock")
+    assert page.locator(".swagger-ui .opblock").count() > 30
+
+
 def test_chromium_is_debians(browser: Browser) -> None:
     # Playwright's own browser builds cannot be downloaded here; this is the one it drives.
     assert shutil.which("chromium") == str(CHROMIUM)
