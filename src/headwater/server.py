@@ -24,6 +24,7 @@ from headwater.config import DEFAULT_CONFIG_FILE, Settings, load_settings
 from headwater.db import Database, ensure_migrated
 from headwater.errors import ConfigError, HeadwaterError
 from headwater.http_guards import BodyLimit, SecurityHeaders
+from headwater.lake import Lake, TableBrowser
 from headwater.responses import OrjsonResponse, error_body
 
 log = logging.getLogger("headwater.server")
@@ -49,10 +50,16 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
         retry_after_s=settings.ingest_retry_after_s,
     )
 
+    # headwater's own Iceberg tables, for the UI's snapshots and previews.
+    tables = TableBrowser(
+        lambda: Lake(settings.resolved_database_url, settings.resolved_warehouse())
+    )
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
         ingest_service.close()  # commits what is queued, then stops the inbox writer
+        tables.close()
 
     app = FastAPI(
         title="headwater",
@@ -72,6 +79,7 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     )
     app.state.audit = audit.AuditService(database, signing_key(settings))
     app.state.ingest = ingest_service
+    app.state.tables = tables
     app.include_router(lineage.router)
     app.include_router(audit.router)
     app.include_router(ingest.router)  # described here, answered by ingest.IngestFastPath

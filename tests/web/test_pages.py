@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 from html import unescape
+from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 from fastapi.testclient import TestClient
@@ -20,7 +22,9 @@ from sqlalchemy import update
 
 from headwater.db import Database
 from headwater.db.schema import datasets
+from headwater.lake import Lake, dataset_id
 from headwater.web import STATIC
+from tests.pipeline.projects import append_orders, delivered_project, orders, run_project
 from tests.web.shop_lineage import FAILED_RUN, ORDERS_RUN, SQL, post_history
 
 PAGES = [
@@ -201,3 +205,39 @@ def test_no_page_or_asset_refers_to_another_host(shop: TestClient) -> None:
             assert "https://" not in body and "http://" not in body.replace(
                 "http://www.w3.org/2000/svg", ""
             ), asset
+
+
+def test_a_headwater_table_shows_its_snapshots_with_their_runs_and_rows_at_each(
+    client: TestClient, database: Database, lake: Lake, tmp_path: Path
+) -> None:
+    # The app's warehouse is <home>/warehouse, the lake fixture's too: the same tables.
+    root = delivered_project(tmp_path / "project", lake, count=3)
+    first = run_project(root, database, lake)
+    append_orders(lake, orders(3, 2))
+    second = run_project(root, database, lake)
+    assert first.status == second.status == "COMPLETED"
+    table = lake.load("staging.stg_orders")
+    assert table is not None
+    namespace, name = dataset_id(table.location())
+    snapshots = [s.snapshot_id for s in table.snapshots()]
+    html = page(client, f"/dataset?{urlencode({'namespace': namespace, 'name': name})}")
+    seen = text(html)
+    assert "Iceberg snapshots of staging.stg_orders" in seen
+    for snapshot_id in snapshots:
+        assert str(snapshot_id) in seen
+    runs = re.findall(r'href="/run\?id=([0-9a-f-]{36})"', html.split("Iceberg snapshots", 1)[1])
+    assert len(set(runs)) == 2  # each run's commit names that run, and its page exists
+    for run in set(runs):
+        assert client.get(f"/run?id={run}").status_code == 200
+    # Newest first, shown by default: five rows; the first snapshot had three.
+    assert "Rows as of snapshot" in seen and seen.count(" e4 ") == 1
+    old = page(
+        client,
+        f"/dataset?{urlencode({'namespace': namespace, 'name': name, 'version': snapshots[0]})}",
+    )
+    preview = text(old).split("Rows as of snapshot", 1)[1]
+    assert "first 3" in preview and " e2 " in preview and " e3 " not in preview
+    wrong = client.get(
+        f"/dataset?{urlencode({'namespace': namespace, 'name': name, 'version': 12345})}"
+    )
+    assert wrong.status_code == 400 and "has no snapshot 12345" in wrong.text

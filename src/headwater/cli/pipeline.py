@@ -60,9 +60,8 @@ def _styled(status: str) -> str:
 
 
 def open_lake(settings: Settings, project_warehouse: str | None = None) -> Lake:
-    warehouse = settings.warehouse or project_warehouse or str(settings.home / "warehouse")
     settings.home.mkdir(parents=True, exist_ok=True)
-    return Lake(settings.resolved_database_url, warehouse)
+    return Lake(settings.resolved_database_url, settings.resolved_warehouse(project_warehouse))
 
 
 def _connect_current(lake: Lake) -> Any:

@@ -131,6 +131,10 @@ class Settings(BaseSettings):
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.home / 'headwater.db'}"
 
+    def resolved_warehouse(self, project_warehouse: str | None = None) -> str:
+        """The warehouse: this setting, else the project's, else ``<home>/warehouse``."""
+        return self.warehouse or project_warehouse or str(self.home / "warehouse")
+
     @classmethod
     def settings_customise_sources(
         cls,

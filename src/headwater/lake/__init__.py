@@ -1,5 +1,7 @@
 """Iceberg tables through PyIceberg: the catalog, schema evolution, snapshots, file reads."""
 
+from headwater.lake.browse import SnapshotInfo as SnapshotInfo
+from headwater.lake.browse import TableBrowser as TableBrowser
 from headwater.lake.changes import MAINTENANCE_PROPERTY as MAINTENANCE_PROPERTY
 from headwater.lake.changes import OPERATION_PROPERTY as OPERATION_PROPERTY
 from headwater.lake.changes import RUN_PROPERTY as RUN_PROPERTY
@@ -32,6 +34,8 @@ __all__ = [
     "Changes",
     "Lake",
     "SchemaConflictError",
+    "SnapshotInfo",
+    "TableBrowser",
     "TableFiles",
     "add_delete_files",
     "arrow_type",

@@ -23,7 +23,7 @@ def install(app: FastAPI) -> None:
         app.add_api_route(
             route.path,
             route.endpoint,
-            methods=sorted(route.methods),
+            methods=sorted(route.methods or ()),
             name=route.name,
             response_class=HTMLResponse,
             include_in_schema=False,

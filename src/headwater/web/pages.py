@@ -8,11 +8,11 @@ page's URL is shareable as it is.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
@@ -20,7 +20,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import Connection
 
 from headwater import audit, lineage
-from headwater.errors import HeadwaterError, NotFoundError
+from headwater.errors import BadRequestError, HeadwaterError, NotFoundError
 from headwater.web.charts import Bar, bar_chart
 from headwater.web.format import duration, register_filters
 
@@ -120,17 +120,49 @@ def datasets(request: Request, namespace: Annotated[str | None, Query()] = None)
     return _render(request, "datasets.html", context)
 
 
+class Tables(Protocol):
+    """headwater's own Iceberg tables, as the app provides them (``app.state.tables``)."""
+
+    def find(self, namespace: str, name: str) -> str | None: ...
+
+    def snapshots(self, table_name: str) -> Sequence[Any]: ...
+
+    def preview(self, table_name: str, snapshot_id: int, limit: int) -> list[dict[str, Any]]: ...
+
+
 @router.get("/dataset")
-def dataset(request: Request, namespace: Name, name: Name) -> Response:
+def dataset(
+    request: Request,
+    namespace: Name,
+    name: Name,
+    version: Annotated[int | None, Query(ge=0, description="An Iceberg snapshot id")] = None,
+) -> Response:
+    """A dataset; for one of headwater's Iceberg tables also its snapshots, and with
+    ``version`` its rows as of that snapshot (time travel)."""
+    tables: Tables = request.app.state.tables
+
     def context(connection: Connection) -> dict[str, Any]:
         found = lineage.get_dataset(connection, namespace, name)
         versions = lineage.list_dataset_versions(connection, namespace, name, 50, 0)
         node = f"dataset:{namespace}:{name}"
+        table = tables.find(namespace, name)
+        snapshots = tables.snapshots(table) if table else []
+        shown = (
+            version if version is not None else (snapshots[0].snapshot_id if snapshots else None)
+        )
+        if version is not None and table is None:
+            raise BadRequestError(
+                "only headwater's own Iceberg tables have rows to show", "version"
+            )
         return {
             "dataset": found,
             "versions": versions,
             "node": node,
             "history": audit.list_entries(connection, target=node, limit=20)[0],
+            "table": table,
+            "snapshots": snapshots,
+            "shown": shown,
+            "preview": tables.preview(table, shown, 20) if table and shown is not None else None,
         }
 
     return _render(request, "dataset.html", context)
