@@ -103,6 +103,7 @@ def test_a_dataset_page_shows_schema_lineage_quality_versions_and_audit(shop: Te
     # The version is the producer's (an Iceberg snapshot id), with the run that wrote it.
     versions = seen.split("Versions", 1)[1]
     assert "5551234" in versions and ORDERS_RUN in versions
+    assert "1 pass, 1 fail" in versions  # the quality history, version by version
     assert f'href="/run?id={ORDERS_RUN}"' in html
     assert "lineage.event" in seen.split("Audit trail", 1)[1]
     assert 'href="/lineage?node=dataset%3Awarehouse%3Astaging.orders"' in html
