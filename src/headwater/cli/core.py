@@ -132,8 +132,8 @@ def serve(
         ),
     ] = False,
 ) -> None:
-    """Run the API server (refuses an un-migrated database, and a non-loopback address
-    without auth unless --insecure)."""
+    """Run the API server and the web UI at / (refuses an un-migrated database, and a
+    non-loopback address without auth unless --insecure)."""
     import uvicorn
 
     from headwater.server import (

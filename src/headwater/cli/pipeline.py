@@ -618,6 +618,7 @@ def _print_demo(summary: Any, settings: Settings) -> None:
         "  headwater ingest status -p examples/shop   webhooks received, refused, landed\n"
         "  headwater show marts.daily_revenue --limit 5\n"
         "  headwater audit verify                the tamper-evident log of every commit\n"
+        f"  headwater serve, then {base}/lineage?node=job:shop:shop.marts.daily_revenue   the UI\n"
         f"  headwater serve, then {base}/api/v1/namespaces/shop/jobs   lineage (Marquez API)\n"
         "  make demo again                       feeds and runs one more day",
         highlight=False,

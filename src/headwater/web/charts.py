@@ -34,7 +34,7 @@ def bar_chart(bars: Sequence[Bar], *, caption: str, unit: str = "") -> str:
     plot = HEIGHT - AXIS
     parts = [
         f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
-        f'aria-label="{escape(caption)}" preserveAspectRatio="none">',
+        f'aria-label="{escape(caption)}">',
         f"<title>{escape(caption)}</title>",
     ]
     for i, bar in enumerate(bars):

@@ -26,8 +26,14 @@ function el(name, attrs = {}, text) {
   return node;
 }
 
+// A dataset named by its storage path (Iceberg tables by location: /warehouse/staging/orders)
+// is shown by its table name, from its symlinks facet or else the path's last two parts.
 function label(node) {
-  return node.type === "JOB" ? node.data?.name ?? node.id : node.data?.name ?? node.id;
+  const name = node.data?.name ?? node.id;
+  if (node.type === "JOB" || !name.includes("/")) return name;
+  const alias = node.data?.facets?.symlinks?.identifiers?.[0]?.name;
+  if (alias) return alias;
+  return name.split("/").filter(Boolean).slice(-2).join(".");
 }
 
 function shareUrl() {
