@@ -10,6 +10,7 @@ description are public.
 from __future__ import annotations
 
 from headwater.auth import Open, Role, Rules
+from headwater.web.pages import PAGES
 
 _NS = "/api/v1/namespaces/{namespace}"
 _DATASET = f"{_NS}/datasets/{{dataset}}"
@@ -21,8 +22,12 @@ ROUTE_RULES: Rules = {
     ("GET", "/api/v1/audit/checkpoint"): Open.PUBLIC,
     ("GET", "/openapi.json"): Open.PUBLIC,
     ("GET", "/docs"): Open.PUBLIC,
-    # the UI's own scripts, styles and icon (its pages read data, so they need a reader)
+    # the UI's own scripts, styles and icon (its pages read data, so they need a reader), and
+    # signing in and out (the token is checked by the sign-in itself)
     ("GET", "/static/{path:path}"): Open.PUBLIC,
+    ("GET", "/login"): Open.PUBLIC,
+    ("POST", "/login"): Open.PUBLIC,
+    ("POST", "/logout"): Open.PUBLIC,
     # webhooks: each delivery is checked against its source's signature, not a token
     ("POST", "/ingest/{source}/{topic}"): Open.SIGNED,
     # lineage ingestion
@@ -56,20 +61,7 @@ ROUTE_RULES: Rules = {
     ("GET", "/api/v1/audit/proof/consistency"): Role.READER,
     ("GET", "/api/v1/audit/history"): Role.READER,
     # the web UI's pages
-    **{
-        ("GET", page): Role.READER
-        for page in (
-            "/",
-            "/lineage",
-            "/datasets",
-            "/dataset",
-            "/jobs",
-            "/job",
-            "/run",
-            "/search",
-            "/audit",
-        )
-    },
+    **dict.fromkeys((("GET", page) for page in PAGES), Role.READER),
     # metadata edits
     ("PUT", _NS): Role.WRITER,
     ("PUT", "/api/v1/tags/{tag}"): Role.WRITER,

@@ -122,7 +122,9 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
         )
 
     @app.exception_handler(HeadwaterError)
-    async def _headwater_error(_: Request, exc: HeadwaterError) -> Response:
+    async def _headwater_error(request: Request, exc: HeadwaterError) -> Response:
+        if exc.status == 401 and (sign_in := web.sign_in_first(request)) is not None:
+            return sign_in
         if exc.status >= 500:
             log.error("request failed: %s", exc.message)
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None

@@ -1,9 +1,11 @@
 """API tokens, roles and the access control every request passes."""
 
+from headwater.auth.access import TOKEN_COOKIE as TOKEN_COOKIE
 from headwater.auth.access import AccessControl as AccessControl
 from headwater.auth.access import Open as Open
 from headwater.auth.access import Rules as Rules
 from headwater.auth.access import actor_of as actor_of
+from headwater.auth.access import authenticate_token as authenticate_token
 from headwater.auth.tokens import ANONYMOUS as ANONYMOUS
 from headwater.auth.tokens import Principal as Principal
 from headwater.auth.tokens import Role as Role
@@ -15,6 +17,7 @@ from headwater.auth.tokens import revoke_token as revoke_token
 
 __all__ = [
     "ANONYMOUS",
+    "TOKEN_COOKIE",
     "AccessControl",
     "Open",
     "Principal",
@@ -22,6 +25,7 @@ __all__ = [
     "Rules",
     "TokenInfo",
     "actor_of",
+    "authenticate_token",
     "create_token",
     "list_tokens",
     "parse_role",

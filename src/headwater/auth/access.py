@@ -45,6 +45,16 @@ Access = Role | Open
 Rules = Mapping[tuple[str, str], Access]
 
 
+# The UI's sign-in cookie (HttpOnly, SameSite=Strict), set by POST /login.
+TOKEN_COOKIE = "headwater_token"
+
+
+def authenticate_token(database: Database, token: str) -> Principal:
+    """The principal ``token`` stands for; `UnauthorizedError` saying why not otherwise."""
+    with database.read() as connection:
+        return authenticate(connection, token)
+
+
 def bearer_token(header: str | None) -> str:
     """The token of an ``Authorization: Bearer <token>`` header; 401 when there is none."""
     if header is None:
@@ -90,7 +100,11 @@ class AccessControl:
             raise ForbiddenError(f"no access rule for {method} {template}", "no-rule")
         if not self.enabled or isinstance(rule, Open):
             return ANONYMOUS
-        token = bearer_token(request.headers.get("authorization"))
+        header = request.headers.get("authorization")
+        cookie = request.cookies.get(TOKEN_COOKIE)
+        # A browser signed in to the UI sends its token as a cookie. It counts for reads only:
+        # a page elsewhere can make a browser send a cookie with a form post, never a header.
+        token = cookie if header is None and cookie and method == "GET" else bearer_token(header)
         principal = await run_in_threadpool(self._authenticate, token)
         if not principal.role.allows(rule):
             request.state.principal = principal  # the refusal's actor
@@ -101,8 +115,7 @@ class AccessControl:
         return principal
 
     def _authenticate(self, token: str) -> Principal:
-        with self.database.read() as connection:
-            return authenticate(connection, token)
+        return authenticate_token(self.database, token)
 
     async def _deny(
         self,

@@ -8,10 +8,12 @@ from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 from fastapi.routing import APIRoute
 
+from headwater.web.pages import PAGES as PAGES
 from headwater.web.pages import STATIC as STATIC
 from headwater.web.pages import router as router
+from headwater.web.pages import sign_in_first as sign_in_first
 
-__all__ = ["STATIC", "install", "router"]
+__all__ = ["PAGES", "STATIC", "install", "router", "sign_in_first"]
 
 
 def install(app: FastAPI) -> None:

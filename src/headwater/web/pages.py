@@ -13,14 +13,16 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Protocol
+from urllib.parse import parse_qs, urlencode
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import Connection
+from starlette.concurrency import run_in_threadpool
 
-from headwater import audit, lineage
-from headwater.errors import BadRequestError, HeadwaterError, NotFoundError
+from headwater import audit, auth, lineage
+from headwater.errors import BadRequestError, HeadwaterError, NotFoundError, UnauthorizedError
 from headwater.web.charts import Bar, bar_chart
 from headwater.web.format import duration, register_filters
 
@@ -30,6 +32,10 @@ templates = Jinja2Templates(directory=HERE / "templates")
 register_filters(templates.env)
 
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
+# The pages that need a reader: a browser not signed in is sent to /login instead.
+PAGES = frozenset(
+    ["/", "/lineage", "/datasets", "/dataset", "/jobs", "/job", "/run", "/search", "/audit"]
+)
 
 Name = Annotated[str, Query(min_length=1, max_length=4096)]
 Depth = Annotated[int, Query(ge=0, le=1000, description="Job hops from the node")]
@@ -264,6 +270,71 @@ def audit_log(
         }
 
     return _render(request, "audit.html", context)
+
+
+# -- signing in: the token as an HttpOnly cookie, which access control reads for GETs only ----
+
+SIGNED_IN_HOURS = 12
+
+
+def _local(target: str) -> str:
+    """Where to go after signing in: a path of this server only (no open redirect)."""
+    return target if target.startswith("/") and not target.startswith("//") else "/"
+
+
+@router.get("/login")
+def login_form(request: Request, next: Annotated[str, Query(max_length=4096)] = "/") -> Response:
+    return templates.TemplateResponse(request, "login.html", {"next": _local(next), "error": None})
+
+
+@router.post("/login")
+async def login(request: Request) -> Response:
+    """Form fields ``token`` and ``next``. A good token is kept in a cookie for
+    `SIGNED_IN_HOURS` (HttpOnly, SameSite=Strict, Secure over HTTPS)."""
+    form = parse_qs((await request.body()).decode("utf-8", "replace"))
+    token = (form.get("token") or [""])[0].strip()
+    target = _local((form.get("next") or ["/"])[0])
+
+    def refused(message: str, status: int) -> Response:
+        context = {"next": target, "error": message}
+        return templates.TemplateResponse(request, "login.html", context, status)
+
+    if not token:
+        return refused("token: paste an API token (headwater token create NAME)", 400)
+    try:
+        await run_in_threadpool(auth.authenticate_token, request.app.state.database, token)
+    except UnauthorizedError as exc:
+        return refused(f"token: {exc.message}", 401)
+    answer = RedirectResponse(target, status_code=303)
+    answer.set_cookie(
+        auth.TOKEN_COOKIE,
+        token,
+        max_age=SIGNED_IN_HOURS * 3600,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+    return answer
+
+
+@router.post("/logout")
+def logout() -> Response:
+    answer = RedirectResponse("/login", status_code=303)
+    answer.delete_cookie(auth.TOKEN_COOKIE, httponly=True, samesite="strict")
+    return answer
+
+
+def sign_in_first(request: Request) -> Response | None:
+    """For a browser asking for a page without being signed in: the sign-in page, which
+    comes back here. None for anything else (an API client gets its 401)."""
+    route = request.scope.get("route")
+    page = getattr(route, "path", None) in PAGES and request.method == "GET"
+    if not page or "text/html" not in request.headers.get("accept", ""):
+        return None
+    return RedirectResponse(
+        f"/login?{urlencode({'next': request.url.path + ('?' + request.url.query if request.url.query else '')})}",
+        status_code=303,
+    )
 
 
 @router.get("/static/{path:path}")
