@@ -24,6 +24,7 @@ from headwater.db import Database
 from headwater.db.schema import datasets
 from headwater.lake import Lake, dataset_id
 from headwater.web import STATIC
+from headwater.web.format import age
 from tests.pipeline.projects import append_orders, delivered_project, orders, run_project
 from tests.web.shop_lineage import FAILED_RUN, ORDERS_RUN, SQL, post_history
 
@@ -97,6 +98,7 @@ def test_a_dataset_no_run_wrote_for_longer_than_asked_is_stale(
 def test_a_dataset_page_shows_schema_lineage_quality_versions_and_audit(shop: TestClient) -> None:
     html = page(shop, "/dataset?namespace=warehouse&name=staging.orders")
     seen = text(html)
+    assert re.search(r"Last changed (just now|\d+ min ago) \(20", seen)  # freshness
     assert "id BIGINT" in seen and "amount DECIMAL" in seen
     assert "id raw.orders.id (DIRECT)" in seen
     assert "not_null id pass" in seen and "unique id fail" in seen
@@ -114,6 +116,7 @@ def test_a_job_page_shows_its_sql_datasets_and_runs(shop: TestClient) -> None:
     html = page(shop, "/job?namespace=shop&name=etl.orders")
     seen = text(html)
     assert SQL in seen
+    assert "Facets sql" in seen
     assert "warehouse · raw.orders" in seen.split("Inputs", 1)[1].split("Outputs", 1)[0]
     assert "warehouse · staging.orders" in seen.split("Outputs", 1)[1]
     # The run went from minute 0 to minute 2 of the fixture: 120 seconds.
@@ -242,3 +245,18 @@ def test_a_headwater_table_shows_its_snapshots_with_their_runs_and_rows_at_each(
         f"/dataset?{urlencode({'namespace': namespace, 'name': name, 'version': 12345})}"
     )
     assert wrong.status_code == 400 and "has no snapshot 12345" in wrong.text
+
+
+@pytest.mark.parametrize(
+    ("ago", "says"),
+    [
+        (timedelta(seconds=20), "just now"),
+        (timedelta(minutes=5), "5 min ago"),
+        (timedelta(hours=3, minutes=50), "3 h ago"),
+        (timedelta(days=2, hours=23), "2 d ago"),
+    ],
+)
+def test_freshness_is_said_in_the_largest_whole_unit(ago: timedelta, says: str) -> None:
+    now = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+    assert age((now - ago).isoformat(), now) == says
+    assert age(None, now) == "never"

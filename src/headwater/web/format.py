@@ -23,6 +23,18 @@ def when(value: str | datetime | None) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def age(value: str | datetime | None, now: datetime | None = None) -> str:
+    """How long ago, in the largest whole unit: ``3 h ago``."""
+    moment = parse_time(value)
+    if moment is None:
+        return "never"
+    seconds = max(0.0, ((now or datetime.now(UTC)) - moment).total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)} {unit} ago"
+    return "just now"
+
+
 def duration(run: dict[str, Any]) -> float | None:
     """Seconds from a Marquez run's start to its end; None while it runs."""
     started, ended = parse_time(run.get("startedAt")), parse_time(run.get("endedAt"))
@@ -42,6 +54,7 @@ def query(**values: Any) -> str:
 
 def register_filters(env: Environment) -> None:
     env.filters["when"] = when
+    env.filters["age"] = age
     env.filters["seconds"] = seconds
     env.filters["duration"] = duration
     env.globals["query"] = query
