@@ -203,6 +203,7 @@ lineage_events = Table(
     Column("payload", CompressedBytes, nullable=False),  # the event as received, canonical JSON
     Index(None, "event_time"),
     Index(None, "run_uuid"),
+    Index(None, "received_at"),  # the UI's events per hour
 )
 
 column_lineage = Table(
