@@ -13,6 +13,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -520,4 +521,48 @@ ingest_counters = Table(
     Column("topic", String(128), primary_key=True),
     Column("counter", String(32), primary_key=True),
     Column("value", BigInteger, nullable=False),
+)
+
+# Operations (headwater.ops). Each long-running component (an ingest consumer, the scheduler)
+# writes its heartbeat here every few seconds; readiness checks that one is recent.
+ops_heartbeats = Table(
+    "ops_heartbeats",
+    metadata,
+    Column("component", String(64), primary_key=True),
+    Column("instance", String(256), primary_key=True),  # host:pid
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("beat_at", UTCDateTime, nullable=False),
+    Column("details", JSONText, nullable=False),
+)
+
+# The state of each alert rule between evaluations: ``ok``, ``pending`` (the condition holds
+# but not yet for the rule's duration) or ``firing``. ``notified_at`` is the last notification
+# sent for the current firing (the cooldown counts from it).
+alert_states = Table(
+    "alert_states",
+    metadata,
+    Column("rule", String(256), primary_key=True),
+    Column("state", String(16), nullable=False),
+    Column("value", Float),
+    Column("since", UTCDateTime, nullable=False),
+    Column("fired_at", UTCDateTime),
+    Column("notified_at", UTCDateTime),
+    Column("evaluated_at", UTCDateTime, nullable=False),
+    Column("details", JSONText, nullable=False),
+)
+
+# Every notification attempted: which rule, firing or resolved, to which notifier, and whether
+# it was delivered (``error`` says why not).
+alert_notifications = Table(
+    "alert_notifications",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("rule", String(256), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("notifier", String(256), nullable=False),
+    Column("sent_at", UTCDateTime, nullable=False),
+    Column("delivered", Boolean, nullable=False),
+    Column("error", Text),
+    Column("payload", JSONText, nullable=False),
+    Index(None, "rule", "sent_at"),
 )
