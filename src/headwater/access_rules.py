@@ -19,6 +19,7 @@ _JOB = f"{_NS}/jobs/{{job}}"
 ROUTE_RULES: Rules = {
     # public
     ("GET", "/api/v1/health"): Open.PUBLIC,
+    ("GET", "/health/ready"): Open.PUBLIC,
     ("GET", "/api/v1/audit/checkpoint"): Open.PUBLIC,
     ("GET", "/openapi.json"): Open.PUBLIC,
     ("GET", "/docs"): Open.PUBLIC,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import ipaddress
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -18,13 +18,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from headwater import __version__, audit, auth, ingest, lineage, web
+from headwater import __version__, audit, auth, ingest, lineage, ops, web
 from headwater.access_rules import ROUTE_RULES
 from headwater.config import DEFAULT_CONFIG_FILE, Settings, load_settings
 from headwater.db import Database, ensure_migrated
 from headwater.errors import ConfigError, HeadwaterError
 from headwater.http_guards import BodyLimit, SecurityHeaders
-from headwater.lake import Lake, TableBrowser
+from headwater.lake import Lake, TableBrowser, warehouse_uri
 from headwater.responses import OrjsonResponse, error_body
 
 log = logging.getLogger("headwater.server")
@@ -80,9 +80,13 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     app.state.audit = audit.AuditService(database, signing_key(settings))
     app.state.ingest = ingest_service
     app.state.tables = tables
+    app.state.health = health_targets(
+        settings, database, lambda: tables.lake, expect_consumer=bool(ingest_service.sources)
+    )
     app.include_router(lineage.router)
     app.include_router(audit.router)
     app.include_router(ingest.router)  # described here, answered by ingest.IngestFastPath
+    app.include_router(ops.router)
     web.install(app)  # the UI at /, after the API so that no page shadows it
 
     @app.get("/openapi.json", include_in_schema=False)
@@ -145,6 +149,25 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
         return error_body(500, f"internal error: {type(exc).__name__}")
 
     return app
+
+
+def health_targets(
+    settings: Settings,
+    database: Database,
+    lake: Callable[[], Lake],
+    *,
+    expect_consumer: bool,
+) -> ops.HealthTargets:
+    """What readiness checks for these settings: a consumer is expected when the project
+    declares webhook sources."""
+    return ops.HealthTargets(
+        database=database,
+        lake=lake,
+        warehouse=warehouse_uri(settings.resolved_warehouse()),
+        home=settings.home,
+        min_free_disk_bytes=settings.min_free_disk_mb * 2**20,
+        expect_consumer=expect_consumer,
+    )
 
 
 def _project_folder(settings: Settings) -> Path | None:

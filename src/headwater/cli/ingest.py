@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
 import time
@@ -69,7 +70,7 @@ def consume_command(
 ) -> None:
     """Land inbox deliveries in raw Iceberg tables, exactly once, in micro-batches (size or
     time, whichever comes first). Runs until interrupted; any number may run at once."""
-    from headwater import ingest
+    from headwater import ingest, ops
     from headwater.lineage.client import make_client
 
     project, sources = _sources(project_dir)
@@ -96,21 +97,29 @@ def consume_command(
         )
 
     if not once:
-        topics = ", ".join(f"{s}/{t}" for s, source in sources.items() for t in source.topics)
+        topics = ", ".join(ingest.topic_names(sources))
         err_console.print(f"consuming {topics or 'no topics'}; Ctrl-C stops", highlight=False)
+    # A one-off landing is not a running consumer: only the long-running one says it lives.
+    heartbeat = (
+        contextlib.nullcontext(None)
+        if once
+        else ops.Heartbeat(database, ops.CONSUMER, {"topics": ingest.topic_names(sources)})
+    )
     try:
-        stats = ingest.consume(
-            database,
-            lake,
-            ingest.topics_of(sources),
-            actor=actor,
-            client=make_client(database, actor),
-            max_rows=max_rows,
-            max_wait_s=max_wait_s,
-            once=once,
-            stop=stop,
-            on_batch=report,
-        )
+        with heartbeat as beat:
+            stats = ingest.consume(
+                database,
+                lake,
+                ingest.topics_of(sources),
+                actor=actor,
+                client=make_client(database, actor),
+                max_rows=max_rows,
+                max_wait_s=max_wait_s,
+                once=once,
+                stop=stop,
+                on_batch=report,
+                beat=beat,
+            )
     except HeadwaterError as exc:
         fail(exc)
     finally:
@@ -332,7 +341,7 @@ def up(
     consumer landing the project's webhooks. Ctrl-C stops both."""
     import uvicorn
 
-    from headwater import ingest
+    from headwater import ingest, ops
     from headwater.lineage.client import make_client
     from headwater.server import check_bind, create_app, record_configuration
 
@@ -349,13 +358,21 @@ def up(
     stop = threading.Event()
     actor = cli_actor()
     sources = application.state.ingest.sources
-    consumer = threading.Thread(
-        target=ingest.consume,
-        args=(database, lake, ingest.topics_of(sources)),
-        kwargs={"actor": actor, "client": make_client(database, actor), "stop": stop},
-        name="headwater-consumer",
-        daemon=True,
-    )
+
+    def consume() -> None:
+        details = {"topics": ingest.topic_names(sources)}
+        with ops.Heartbeat(database, ops.CONSUMER, details) as beat:
+            ingest.consume(
+                database,
+                lake,
+                ingest.topics_of(sources),
+                actor=actor,
+                client=make_client(database, actor),
+                stop=stop,
+                beat=beat,
+            )
+
+    consumer = threading.Thread(target=consume, name="headwater-consumer", daemon=True)
     consumer.start()
     topics = sum(len(source.topics) for source in sources.values())
     err_console.print(

@@ -94,6 +94,12 @@ class Settings(BaseSettings):
     ingest_retry_after_s: int = Field(
         default=5, gt=0, le=3600, description="Retry-After of a 503 under backpressure."
     )
+    min_free_disk_mb: int = Field(
+        default=512,
+        ge=0,
+        description="Free space below which readiness reports the disk of the home folder or "
+        "a local warehouse as down, in MiB.",
+    )
     cors_origins: list[str] = Field(
         default_factory=list,
         description="Origins allowed to call the API from a browser (CORS), e.g. "

@@ -9,6 +9,7 @@ service = ingest.IngestService(sources, ingest.InboxWriter(database), max_backlo
 from headwater.ingest.configuration import record_sources as record_sources
 from headwater.ingest.consumer import ConsumerStats as ConsumerStats
 from headwater.ingest.consumer import consume as consume
+from headwater.ingest.consumer import topic_names as topic_names
 from headwater.ingest.consumer import topics_of as topics_of
 from headwater.ingest.inbox import Delivery as Delivery
 from headwater.ingest.inbox import InboxWriter as InboxWriter
@@ -43,6 +44,7 @@ __all__ = [
     "record_sources",
     "router",
     "sign",
+    "topic_names",
     "topics_of",
     "verify",
     "webhook_sources",

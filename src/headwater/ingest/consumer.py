@@ -58,6 +58,11 @@ def topics_of(sources: Mapping[str, WebhookSource]) -> list[tuple[WebhookSource,
     return [(source, topic) for source in sources.values() for topic in source.topics.values()]
 
 
+def topic_names(sources: Mapping[str, WebhookSource]) -> list[str]:
+    """``source/topic`` of every declared topic."""
+    return [f"{source.name}/{topic.name}" for source, topic in topics_of(sources)]
+
+
 def consume(
     database: Database,
     lake: Lake,
@@ -71,12 +76,18 @@ def consume(
     stop: threading.Event | None = None,
     on_batch: Callable[[LandedBatch], None] | None = None,
     fault: FaultPoint | None = None,
+    beat: Callable[[], None] | None = None,
 ) -> ConsumerStats:
-    """Land batches until ``stop`` is set (or, with ``once``, until nothing is waiting)."""
+    """Land batches until ``stop`` is set (or, with ``once``, until nothing is waiting).
+
+    ``beat`` is called on every turn of the loop: a heartbeat that stops when the loop does.
+    """
     stats = ConsumerStats()
     stop = stop or threading.Event()
     pairs = list(topics)
     while not stop.is_set():
+        if beat is not None:
+            beat()
         worked = False
         for source, topic in pairs:
             try:
