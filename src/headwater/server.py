@@ -14,7 +14,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -107,16 +107,27 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
             swagger_ui_parameters={"validatorUrl": None},
         )
 
+    # The store's figures are the same whichever process is asked; this process's counters
+    # (requests it served, deliveries it answered) are its own.
+    store_metrics = ops.StoreMetrics(database, lambda: tables.lake, app.state.health.warehouse)
+    app.state.store_metrics = store_metrics
+    app.state.metrics = CollectorRegistry(auto_describe=True)
+    app.state.metrics.register(store_metrics)
+
     @app.get("/metrics", tags=["Operations"])
     def metrics() -> Response:
-        """Prometheus exposition of this process's counters."""
-        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+        """Prometheus exposition: the store's figures (ingest backlog and lag, model runs,
+        quality failures, lineage coverage, freshness, tables, sizes) and this process's
+        counters (requests by route, deliveries, refused tokens)."""
+        body = generate_latest(app.state.metrics) + generate_latest(REGISTRY)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     # Outermost last: CORS answers preflights before anything asks for a token.
     app.add_middleware(ingest.IngestFastPath, service=ingest_service)
     app.add_middleware(lineage.EncodedSlashMiddleware)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(ops.RequestMetrics)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

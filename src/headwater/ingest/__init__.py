@@ -16,6 +16,7 @@ from headwater.ingest.inbox import InboxWriter as InboxWriter
 from headwater.ingest.inbox import Outcome as Outcome
 from headwater.ingest.landing import LandedBatch as LandedBatch
 from headwater.ingest.landing import land_topic as land_topic
+from headwater.ingest.receiver import RECEIVE_PATH as RECEIVE_PATH
 from headwater.ingest.receiver import IngestFastPath as IngestFastPath
 from headwater.ingest.receiver import IngestService as IngestService
 from headwater.ingest.receiver import router as router
@@ -28,6 +29,7 @@ from headwater.ingest.sources import WebhookSource as WebhookSource
 from headwater.ingest.sources import webhook_sources as webhook_sources
 
 __all__ = [
+    "RECEIVE_PATH",
     "SCHEMES",
     "ConsumerStats",
     "Delivery",

@@ -196,7 +196,10 @@ class IngestFastPath:
         await self.app(scope, receive, send)
 
 
-@router.post("/ingest/{source}/{topic}", summary="Receive a signed webhook delivery")
+RECEIVE_PATH = "/ingest/{source}/{topic}"
+
+
+@router.post(RECEIVE_PATH, summary="Receive a signed webhook delivery")
 async def receive(source: str, topic: str, request: Request) -> Response:
     service: IngestService = request.app.state.ingest
     return await service.receive(source, topic, request)
