@@ -12,6 +12,7 @@ import sys
 from headwater.cli import audit as audit
 from headwater.cli import core as core
 from headwater.cli import ingest as ingest
+from headwater.cli import maintenance as maintenance
 from headwater.cli import ops as ops
 from headwater.cli import pipeline as pipeline
 from headwater.cli import tokens as tokens

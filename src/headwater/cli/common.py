@@ -36,6 +36,12 @@ runs_app = typer.Typer(help="Pipeline runs: list, show.", no_args_is_help=True)
 app.add_typer(runs_app, name="runs")
 tables_app = typer.Typer(help="The warehouse's Iceberg tables.", no_args_is_help=True)
 app.add_typer(tables_app, name="tables")
+table_app = typer.Typer(
+    help="Maintain one Iceberg table: compact, expire, orphans, rollback, history. "
+    "Destructive commands are dry runs unless --execute.",
+    no_args_is_help=True,
+)
+app.add_typer(table_app, name="table")
 
 EXIT_TAMPERED = 3
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]

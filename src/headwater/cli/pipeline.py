@@ -365,7 +365,7 @@ def runs_show(
         console.print(tests)
 
 
-def _lake_from_cwd(project_dir: Path | None) -> Lake:
+def lake_for(project_dir: Path | None) -> Lake:
     warehouse = None
     if project_dir is not None:
         project, _graph = _load(project_dir)
@@ -382,7 +382,7 @@ OptionalProject = Annotated[
 @tables_app.command("list")
 def tables_list(project_dir: OptionalProject = None, as_json: JsonOption = False) -> None:
     """Every Iceberg table: current snapshot, rows, files, size, last change."""
-    lake = _lake_from_cwd(project_dir)
+    lake = lake_for(project_dir)
     rows: list[dict[str, Any]] = []
     try:
         for name in lake.table_names():
@@ -440,20 +440,21 @@ def _print_arrow(data: Any, title: str) -> None:
     console.print(view)
 
 
-def _as_of(lake: Lake, table: Any, as_of: str) -> int:
+def snapshot_at(lake: Lake, table: Any, as_of: str, option: str = "--as-of") -> int:
+    """The snapshot ``as_of`` names: a snapshot id, or the one current at an ISO time."""
     if as_of.isdigit():
         if table.snapshot_by_id(int(as_of)) is None:
-            fail(BadRequestError(f"{'.'.join(table.name())} has no snapshot {as_of}", "--as-of"))
+            fail(BadRequestError(f"{'.'.join(table.name())} has no snapshot {as_of}", option))
         return int(as_of)
     try:
         when = datetime.fromisoformat(as_of)
     except ValueError:
-        fail(BadRequestError("must be a snapshot id or an ISO timestamp", "--as-of"))
+        fail(BadRequestError("must be a snapshot id or an ISO timestamp", option))
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)  # like every time headwater shows: UTC
     snapshot = lake.snapshot_as_of(table, when)
     if snapshot is None:
-        fail(BadRequestError(f"the table had no snapshot at {as_of}", "--as-of"))
+        fail(BadRequestError(f"the table had no snapshot at {as_of}", option))
     return snapshot
 
 
@@ -469,12 +470,12 @@ def show(
     as_json: JsonOption = False,
 ) -> None:
     """Rows of an Iceberg table, now or as of a snapshot or time."""
-    lake = _lake_from_cwd(project_dir)
+    lake = lake_for(project_dir)
     try:
         table = lake.load(table_name.lower())
         if table is None:
             fail(BadRequestError(f"no table {table_name}; see headwater tables list", "TABLE"))
-        snapshot = _as_of(lake, table, as_of) if as_of else None
+        snapshot = snapshot_at(lake, table, as_of) if as_of else None
         data = table.scan(snapshot_id=snapshot, limit=limit).to_arrow()
     finally:
         lake.close()
@@ -495,7 +496,7 @@ def sql(
     """Query the current Iceberg tables with DuckDB (read-only)."""
     import duckdb
 
-    lake = _lake_from_cwd(project_dir)
+    lake = lake_for(project_dir)
     connection = _connect_current(lake)
     try:
         try:

@@ -14,6 +14,7 @@ from headwater.ingest.consumer import topics_of as topics_of
 from headwater.ingest.inbox import Delivery as Delivery
 from headwater.ingest.inbox import InboxWriter as InboxWriter
 from headwater.ingest.inbox import Outcome as Outcome
+from headwater.ingest.landing import LAST_SEQ_PROPERTY as LAST_SEQ_PROPERTY
 from headwater.ingest.landing import LandedBatch as LandedBatch
 from headwater.ingest.landing import land_topic as land_topic
 from headwater.ingest.receiver import RECEIVE_PATH as RECEIVE_PATH
@@ -27,10 +28,18 @@ from headwater.ingest.signatures import verify as verify
 from headwater.ingest.sources import Topic as Topic
 from headwater.ingest.sources import WebhookSource as WebhookSource
 from headwater.ingest.sources import webhook_sources as webhook_sources
+from headwater.ingest.tables import MARK_PROPERTY as MARK_PROPERTY
+
+# Snapshot properties that hold ingest state (a pull's high-water mark, the inbox position
+# landed): snapshot expiry keeps the newest snapshot carrying each.
+STATE_PROPERTIES = (MARK_PROPERTY, LAST_SEQ_PROPERTY)
 
 __all__ = [
+    "LAST_SEQ_PROPERTY",
+    "MARK_PROPERTY",
     "RECEIVE_PATH",
     "SCHEMES",
+    "STATE_PROPERTIES",
     "ConsumerStats",
     "Delivery",
     "InboxWriter",

@@ -19,6 +19,16 @@ from headwater.lake.lake import local_path as local_path
 from headwater.lake.lake import position_deletes as position_deletes
 from headwater.lake.lake import summary_rows as summary_rows
 from headwater.lake.lake import warehouse_uri as warehouse_uri
+from headwater.lake.maintenance import TARGET_FILE_BYTES as TARGET_FILE_BYTES
+from headwater.lake.maintenance import CompactionPlan as CompactionPlan
+from headwater.lake.maintenance import ExpiryPlan as ExpiryPlan
+from headwater.lake.maintenance import Orphan as Orphan
+from headwater.lake.maintenance import compact as compact
+from headwater.lake.maintenance import delete_orphans as delete_orphans
+from headwater.lake.maintenance import expire as expire
+from headwater.lake.maintenance import find_orphans as find_orphans
+from headwater.lake.maintenance import plan_compaction as plan_compaction
+from headwater.lake.maintenance import plan_expiry as plan_expiry
 from headwater.lake.sorting import declare_sort_order as declare_sort_order
 from headwater.lake.sorting import sorted_rows as sorted_rows
 from headwater.lake.transaction import transaction as transaction
@@ -30,9 +40,13 @@ __all__ = [
     "OPERATION_PROPERTY",
     "ROW_GROUP_ROWS",
     "RUN_PROPERTY",
+    "TARGET_FILE_BYTES",
     "TYPE_NAMES",
     "Changes",
+    "CompactionPlan",
+    "ExpiryPlan",
     "Lake",
+    "Orphan",
     "SchemaConflictError",
     "SnapshotInfo",
     "TableBrowser",
@@ -40,10 +54,16 @@ __all__ = [
     "add_delete_files",
     "arrow_type",
     "changes_since",
+    "compact",
     "dataset_id",
     "declare_sort_order",
+    "delete_orphans",
+    "expire",
+    "find_orphans",
     "iceberg_compatible",
     "local_path",
+    "plan_compaction",
+    "plan_expiry",
     "position_deletes",
     "sorted_rows",
     "summary_rows",

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from headwater.errors import BadRequestError
-from headwater.lake.changes import RUN_PROPERTY
+from headwater.lake.changes import MAINTENANCE_PROPERTY, RUN_PROPERTY
 from headwater.lake.lake import Lake, dataset_id, summary_rows
 
 PREVIEW_ROWS = 100  # the most rows a preview shows
@@ -24,6 +24,7 @@ class SnapshotInfo:
     rows: int
     added_rows: int
     run: str | None  # the headwater model run that committed it, if one did
+    maintenance: str | None  # compact, rollback...: a rewrite that changed files, not data
 
 
 class TableBrowser:
@@ -69,6 +70,7 @@ class TableBrowser:
                     rows=summary_rows(properties),
                     added_rows=int(properties.get("added-records", 0)),
                     run=properties.get(RUN_PROPERTY),
+                    maintenance=properties.get(MAINTENANCE_PROPERTY),
                 )
             )
         return sorted(found, key=lambda s: (s.committed_at, s.snapshot_id), reverse=True)
