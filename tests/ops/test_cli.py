@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 
+import pytest
+
+from headwater.db import Database
+from headwater.faults import FAULT_VARIABLE
+from headwater.lake import Lake
 from tests.conftest import Backend, free_port, running_server
 from tests.ingest.projects import SECRETS_ENV, write_project
+from tests.pipeline.projects import append_orders, delivered_project, orders, rows
 from tests.test_cli import headwater
 
 
@@ -63,3 +70,127 @@ def test_health_of_a_server_that_does_not_answer_is_down(tmp_path: Path) -> None
     result = headwater("health", "--url", url, env={}, cwd=tmp_path)
     assert result.returncode == 1
     assert "did not answer" in result.stdout
+
+
+def table_env(backend: Backend, tmp_path: Path) -> dict[str, str]:
+    return {**env_for(backend, tmp_path), "HEADWATER_WAREHOUSE": str(tmp_path / "warehouse")}
+
+
+@pytest.fixture
+def small_files(database: Database, lake: Lake, tmp_path: Path) -> Path:
+    """raw.orders in 6 small appends, in the warehouse the commands find."""
+    root = delivered_project(tmp_path / "project", lake, count=10)
+    for batch in range(1, 6):
+        append_orders(lake, orders(batch * 10, 10))
+    return root
+
+
+def test_table_commands_are_dry_runs_until_execute(
+    backend: Backend, tmp_path: Path, small_files: Path, lake: Lake
+) -> None:
+    env = table_env(backend, tmp_path)
+    dry = headwater("table", "compact", "raw.orders", env=env, cwd=tmp_path)
+    assert dry.returncode == 0, dry.stderr
+    assert "would rewrite 6 of 6 data files" in dry.stdout
+    assert "dry run: add --execute" in dry.stderr
+
+    done = headwater("table", "compact", "raw.orders", "--execute", "--json", env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["executed"] is True and report["files_after"] == 1
+
+    history = headwater("table", "history", "raw.orders", "--json", env=env, cwd=tmp_path)
+    entries = json.loads(history.stdout)
+    assert entries[0]["maintenance"] == "compact" and entries[0]["current"] is True
+    assert entries[0]["action"] == "table.compact"
+    assert entries[0]["actor"].startswith("cli:")
+
+    expire = headwater(
+        "table",
+        "expire",
+        "raw.orders",
+        "--older-than",
+        "0s",
+        "--retain-last",
+        "1",
+        "--execute",
+        "--json",
+        env=env,
+        cwd=tmp_path,
+    )
+    assert expire.returncode == 0, expire.stderr
+    assert len(json.loads(expire.stdout)["snapshots_expired"]) == 6
+
+    first = entries[-1]["snapshot"]
+    rollback = headwater(
+        "table", "rollback", "raw.orders", "--to", str(first), env=env, cwd=tmp_path
+    )
+    assert rollback.returncode == 2
+    assert f"--to: raw.orders has no snapshot {first}" in rollback.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("table", "compact", "raw.nope"), "TABLE: no table raw.nope"),
+        (("table", "expire", "raw.orders", "--older-than", "soon"), "--older-than: must be"),
+        (("table", "orphans", "raw.orders", "--older-than", "-3d"), "--older-than: must be"),
+        (("table", "rollback", "raw.orders", "--to", "yesterday"), "--to: must be a snapshot id"),
+        (("table", "compact", "raw.orders", "--target-size-mb", "0"), "Invalid value"),
+    ],
+)
+def test_table_commands_name_what_is_wrong_and_exit_2(
+    backend: Backend, tmp_path: Path, small_files: Path, args: tuple[str, ...], message: str
+) -> None:
+    result = headwater(*args, env=table_env(backend, tmp_path), cwd=tmp_path)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_a_compaction_killed_before_its_commit_changes_nothing(
+    backend: Backend, tmp_path: Path, small_files: Path, lake: Lake
+) -> None:
+    before = rows(lake, "raw.orders")
+    env = {**table_env(backend, tmp_path), FAULT_VARIABLE: "compact-before-commit@raw.orders"}
+    killed = headwater("table", "compact", "raw.orders", "--execute", env=env, cwd=tmp_path)
+    assert killed.returncode == -signal.SIGKILL
+    table = lake.load("raw.orders")
+    assert table is not None and len(table.snapshots()) == 6
+    assert sorted(map(str, rows(lake, "raw.orders"))) == sorted(map(str, before))
+    # What it had written is an orphan: nothing refers to it.
+    found = headwater(
+        "table",
+        "orphans",
+        "raw.orders",
+        "--older-than",
+        "0s",
+        "--json",
+        env=table_env(backend, tmp_path),
+        cwd=tmp_path,
+    )
+    assert [p.endswith(".parquet") for p in json.loads(found.stdout)["orphans"]] == [True]
+
+
+@pytest.mark.slow
+def test_an_expiry_killed_after_its_commit_leaves_only_orphans(
+    backend: Backend, tmp_path: Path, small_files: Path, lake: Lake
+) -> None:
+    env = {**table_env(backend, tmp_path), FAULT_VARIABLE: "expire-after-commit@raw.orders"}
+    args = ("table", "expire", "raw.orders", "--older-than", "0s", "--retain-last", "1")
+    killed = headwater(*args, "--execute", env=env, cwd=tmp_path)
+    assert killed.returncode == -signal.SIGKILL
+    table = lake.load("raw.orders")
+    assert table is not None and len(table.snapshots()) == 1
+    assert len(rows(lake, "raw.orders")) == 60
+    plain = table_env(backend, tmp_path)
+    found = headwater(
+        "table", "orphans", "raw.orders", "--older-than", "0s", "--json", env=plain, cwd=tmp_path
+    )
+    assert len(json.loads(found.stdout)["orphans"]) == 5  # the expired snapshots' manifest lists
+    cleaned = headwater(
+        "table", "orphans", "raw.orders", "--older-than", "0s", "--execute", env=plain, cwd=tmp_path
+    )
+    assert cleaned.returncode == 0
+    assert len(rows(lake, "raw.orders")) == 60

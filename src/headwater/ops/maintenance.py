@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from pyiceberg.exceptions import CommitFailedException
+from pyiceberg.exceptions import CommitFailedException, ValidationException
 from pyiceberg.table import Table
 from sqlalchemy import select
 
@@ -124,7 +124,9 @@ def compact_table(
             {"headwater.actor": actor},
             before_commit=lambda: fault_point("compact-before-commit", name),
         )
-    except CommitFailedException as exc:
+    except (CommitFailedException, ValidationException) as exc:
+        # PyIceberg retries a commit that lost a race, then refuses it when another writer
+        # added files meanwhile: the rewrite was planned on files that are no longer all.
         raise TableChangedError(
             f"{name} changed while it was being compacted ({exc}); nothing was changed, run "
             "the compaction again"
@@ -298,7 +300,14 @@ def table_history(database: Database, lake: Lake, name: str) -> list[HistoryEntr
     namespace, dataset = dataset_id(table.location())
     with database.read() as connection:
         items = audit.target_history(connection, f"dataset:{namespace}:{dataset}")
-    by_version = {item.version: item for item in items if item.version is not None}
+    # A run's commit is recorded twice: by the writer (pipeline.*, ingest.*) and by the
+    # lineage event it emitted. The writer's entry says more about how.
+    by_version: dict[str, Any] = {}
+    for item in items:
+        if item.version is not None and (
+            item.version not in by_version or by_version[item.version].action == "lineage.event"
+        ):
+            by_version[item.version] = item
     current = _current(table)
     return [
         HistoryEntry(
