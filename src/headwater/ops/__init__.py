@@ -1,0 +1,1 @@
+"""Operations: health, heartbeats of long-running components, metrics, alerts, maintenance."""
