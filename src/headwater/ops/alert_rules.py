@@ -265,12 +265,17 @@ def parse_alerts(
 
 def parse_duration(value: object, where: str) -> timedelta:
     """``30s``, ``5m``, ``1h``, ``1d``, or a whole number of seconds."""
+    seconds: int | None = None
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return timedelta(seconds=value)
-    match = _DURATION.fullmatch(value.strip()) if isinstance(value, str) else None
-    if match is None:
+        seconds = value
+    elif isinstance(value, str) and (match := _DURATION.fullmatch(value.strip())):
+        seconds = int(match[1]) * _SECONDS[match[2]]
+    if seconds is None:
         raise ConfigError(where, f"must be a duration like 30s, 5m, 1h or 1d, got {value!r}")
-    return timedelta(seconds=int(match[1]) * _SECONDS[match[2]])
+    try:
+        return timedelta(seconds=seconds)
+    except OverflowError:
+        raise ConfigError(where, f"{value!r} is too long") from None
 
 
 def _mapping(value: object, where: str) -> dict[str, Any]:
