@@ -254,6 +254,7 @@ MAIL = {
         (_rule(notify=["log", "pager"]), "alerts.rules[0].notify[1]", "declared: log"),
         (_rule(cooldown="-1m"), "alerts.rules[0].cooldown", "must be a duration"),
         (_rule(**{"for": 1.5}), "alerts.rules[0].for", "must be a duration"),
+        (_rule(cooldown="9999999999d"), "alerts.rules[0].cooldown", "is too long"),
         (_rule(subject=""), "alerts.rules[0].subject", "non-empty"),
         (_rule(summary="{valeu}"), "alerts.rules[0].summary", "unknown field 'valeu'"),
         (_rule(summary="{value:d}"), "alerts.rules[0].summary", "not a valid str.format"),
@@ -373,3 +374,11 @@ def test_an_email_notifier_reads_its_ca_file_and_defaults_its_port(tmp_path: Pat
     )
     plain = _parse(_notifier(**{**MAIL, "starttls": False})).notifiers["n"]
     assert isinstance(plain, EmailConfig) and plain.port == 25
+
+
+def test_the_alerts_page_documents_every_default_rule_and_signal() -> None:
+    page = (Path(__file__).parents[2] / "docs" / "alerts.md").read_text()
+    for rule in DEFAULT_RULES:
+        assert f"| {rule.name} | `{rule.signal}` |" in page
+    for signal in SIGNALS:
+        assert f"`{signal}`" in page
