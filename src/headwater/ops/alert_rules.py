@@ -35,6 +35,7 @@ from typing import Any, Literal, cast
 from urllib.parse import urlsplit
 
 from headwater.errors import ConfigError
+from headwater.ops import durations
 
 Severity = Literal["info", "warning", "critical"]
 SEVERITIES: tuple[Severity, ...] = ("info", "warning", "critical")
@@ -61,8 +62,6 @@ NOTIFIER_TYPES = ("email", "log", "slack", "webhook")
 SUMMARY_FIELDS = ("detail", "rule", "severity", "signal", "subject", "threshold", "value")
 """The fields a rule's ``summary`` template may use (``value`` and ``threshold`` are floats)."""
 
-_DURATION = re.compile(r"(\d+)([smhd])")
-_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 # No "/": it separates the rule from the subject in an alert's key.
 _RULE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,99}")
 _NOTIFIER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
@@ -264,18 +263,11 @@ def parse_alerts(
 
 
 def parse_duration(value: object, where: str) -> timedelta:
-    """``30s``, ``5m``, ``1h``, ``1d``, or a whole number of seconds."""
-    seconds: int | None = None
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        seconds = value
-    elif isinstance(value, str) and (match := _DURATION.fullmatch(value.strip())):
-        seconds = int(match[1]) * _SECONDS[match[2]]
-    if seconds is None:
-        raise ConfigError(where, f"must be a duration like 30s, 5m, 1h or 1d, got {value!r}")
+    """A duration setting (`headwater.ops.durations`); a `ConfigError` naming ``where``."""
     try:
-        return timedelta(seconds=seconds)
-    except OverflowError:
-        raise ConfigError(where, f"{value!r} is too long") from None
+        return durations.parse_duration(value)
+    except ValueError as exc:
+        raise ConfigError(where, str(exc)) from None
 
 
 def _mapping(value: object, where: str) -> dict[str, Any]:

@@ -38,6 +38,7 @@ from headwater.lake import (
     plan_expiry,
     summary_rows,
 )
+from headwater.ops.durations import EXAMPLES, parse_duration
 
 
 class TableChangedError(HeadwaterError):
@@ -326,17 +327,15 @@ def table_history(database: Database, lake: Lake, name: str) -> list[HistoryEntr
 
 def parse_point_in_time(value: str, field_name: str, now: datetime | None = None) -> datetime:
     """``7d``, ``12h``, ``30m`` (that long ago) or an ISO timestamp (UTC unless it says)."""
-    from headwater.ops.durations import parse_duration
-
     now = now or datetime.now(UTC)
     try:
-        return now - parse_duration(value, field_name)
-    except BadRequestError:
+        return now - parse_duration(value)
+    except ValueError:
         pass
     try:
         when = datetime.fromisoformat(value)
     except ValueError:
         raise BadRequestError(
-            "must be an age like 7d, 12h or 30m, or an ISO timestamp", field_name
+            f"must be an age like {EXAMPLES}, or an ISO timestamp", field_name
         ) from None
     return when if when.tzinfo else when.replace(tzinfo=UTC)
