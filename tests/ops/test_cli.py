@@ -7,12 +7,17 @@ import signal
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
 
+from headwater import audit
 from headwater.db import Database
+from headwater.db.schema import lineage_events
 from headwater.faults import FAULT_VARIABLE
 from headwater.lake import Lake
 from tests.conftest import Backend, free_port, running_server
 from tests.ingest.projects import SECRETS_ENV, write_project
+from tests.ops.stores import post_runs
 from tests.pipeline.projects import append_orders, delivered_project, orders, rows
 from tests.test_cli import headwater
 
@@ -194,3 +199,55 @@ def test_an_expiry_killed_after_its_commit_leaves_only_orphans(
     )
     assert cleaned.returncode == 0
     assert len(rows(lake, "raw.orders")) == 60
+
+
+def test_retention_counts_first_and_purges_with_execute(
+    backend: Backend, tmp_path: Path, client: TestClient
+) -> None:
+    post_runs(client, "etl", 3)
+    env = env_for(backend, tmp_path)
+    dry = headwater("retention", "--older-than", "0s", "--json", env=env, cwd=tmp_path)
+    assert dry.returncode == 0, dry.stderr
+    counts = {k: v["rows"] for k, v in json.loads(dry.stdout)["categories"].items()}
+    assert counts["lineage_events"] == 6 and counts["runs"] == 2
+    done = headwater(
+        "retention", "--older-than", "0s", "--execute", "--json", env=env, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    assert {k: v["rows"] for k, v in json.loads(done.stdout)["categories"].items()} == counts
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--older-than", "ninety days"), "--older-than: must be a duration"),
+        (("--grace", "-1d"), "--grace: must be a duration"),
+        (("--batch-size", "0"), "Invalid value"),
+    ],
+)
+def test_retention_names_a_bad_option_and_exits_2(
+    backend: Backend, tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    result = headwater("retention", *args, env=env_for(backend, tmp_path), cwd=tmp_path)
+    assert result.returncode == 2
+    assert message in result.stderr
+
+
+@pytest.mark.slow
+def test_a_retention_killed_between_batches_is_finished_by_the_next(
+    backend: Backend, tmp_path: Path, client: TestClient, database: Database
+) -> None:
+    post_runs(client, "etl", 4)
+    env = env_for(backend, tmp_path)
+    args = ("retention", "--older-than", "0s", "--batch-size", "3", "--execute", "--json")
+    killed = headwater(
+        *args, env={**env, FAULT_VARIABLE: "retention-batch@lineage_events"}, cwd=tmp_path
+    )
+    assert killed.returncode == -signal.SIGKILL
+    with database.read() as connection:
+        left = connection.execute(select(func.count()).select_from(lineage_events)).scalar_one()
+        assert left == 8 - 3, "the committed batch stays committed"
+        assert audit.verify_log(connection).ok
+    rerun = headwater(*args, env=env, cwd=tmp_path)
+    assert rerun.returncode == 0, rerun.stderr
+    assert json.loads(rerun.stdout)["categories"]["lineage_events"]["rows"] == 5

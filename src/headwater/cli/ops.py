@@ -8,7 +8,17 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from headwater.cli.common import JsonOption, app, console, fail, print_json, settings_or_exit
+from headwater.cli.common import (
+    JsonOption,
+    app,
+    cli_actor,
+    console,
+    err_console,
+    fail,
+    migrated_database,
+    print_json,
+    settings_or_exit,
+)
 from headwater.errors import BadRequestError, HeadwaterError
 
 STATUS_STYLE = {"ok": "green", "down": "bold red", "off": "dim"}
@@ -103,3 +113,92 @@ def health(
             )
         console.print(table)
     raise typer.Exit(0 if report["status"] == "ok" else 1)
+
+
+@app.command()
+def retention(
+    older_than: Annotated[
+        str | None,
+        typer.Option(help="Purge what is older than this, e.g. 90d [default: retention_days]."),
+    ] = None,
+    grace: Annotated[
+        str | None,
+        typer.Option(
+            help="Purge soft-deleted datasets and jobs only this long after their deletion "
+            "[default: retention_grace_days]."
+        ),
+    ] = None,
+    batch_size: Annotated[
+        int, typer.Option(min=1, max=1_000_000, help="Rows per transaction.")
+    ] = 10_000,
+    execute: Annotated[
+        bool, typer.Option("--execute", help="Purge; without this, only count what would go.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Purge lineage events, runs, versions, landed deliveries and notifications older than
+    the policy, in batches; soft-delete idle datasets and jobs, and purge those soft-deleted
+    past the grace period. Counts exactly first; the audit log is never purged."""
+    from datetime import timedelta
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from headwater.ops.durations import parse_duration
+    from headwater.ops.retention import Policy, apply_retention, plan_retention
+
+    settings = settings_or_exit()
+    try:
+        age = parse_duration(older_than) if older_than else timedelta(days=settings.retention_days)
+    except ValueError as exc:
+        fail(BadRequestError(str(exc), "--older-than"))
+    try:
+        wait = parse_duration(grace) if grace else timedelta(days=settings.retention_grace_days)
+    except ValueError as exc:
+        fail(BadRequestError(str(exc), "--grace"))
+    database = migrated_database(settings)
+    policy = Policy.of(age, wait, batch_size)
+    try:
+        plan = plan_retention(database, policy)
+        report = plan
+        if execute:
+            totals = {c.name: c.rows for c in plan.categories}
+            with Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                console=err_console,
+                disable=as_json,
+            ) as bar:
+                tasks = {
+                    name: bar.add_task(name, total=max(total, 1), visible=total > 0)
+                    for name, total in totals.items()
+                }
+                report = apply_retention(
+                    database,
+                    policy,
+                    cli_actor(),
+                    progress=lambda name, rows: bar.update(tasks[name], completed=rows),
+                )
+    except HeadwaterError as exc:
+        fail(exc)
+    finally:
+        database.dispose()
+    if as_json:
+        print_json(report.as_json())
+        return
+    view = Table(
+        title=f"retention: older than {policy.cutoff.isoformat()[:19]} UTC",
+        title_justify="left",
+    )
+    for column in ("what", "rows", "batches", ""):
+        view.add_column(column, justify="right" if column in ("rows", "batches") else "left")
+    for counted in report.categories:
+        view.add_row(
+            counted.name,
+            f"{counted.rows:,}",
+            str(counted.batches) if report.executed else "",
+            counted.description,
+        )
+    console.print(view)
+    if not execute:
+        err_console.print("dry run: add --execute to purge", highlight=False)

@@ -100,6 +100,17 @@ class Settings(BaseSettings):
         description="Free space below which readiness reports the disk of the home folder or "
         "a local warehouse as down, in MiB.",
     )
+    retention_days: int = Field(
+        default=90,
+        ge=1,
+        description="`headwater retention` (and its schedule) purges lineage events, runs, "
+        "versions and landed deliveries older than this many days. The audit log is kept.",
+    )
+    retention_grace_days: int = Field(
+        default=7,
+        ge=0,
+        description="Datasets and jobs are purged only this many days after being soft-deleted.",
+    )
     cors_origins: list[str] = Field(
         default_factory=list,
         description="Origins allowed to call the API from a browser (CORS), e.g. "

@@ -84,6 +84,8 @@ datasets = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("is_deleted", Boolean, nullable=False, default=False),
+    # When it was soft-deleted: retention purges it for good only a grace period later.
+    Column("deleted_at", UTCDateTime),
     UniqueConstraint("namespace_id", "name"),
     Index(None, "updated_at"),
 )
@@ -125,6 +127,8 @@ jobs = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("is_deleted", Boolean, nullable=False, default=False),
+    # When it was soft-deleted: retention purges it for good only a grace period later.
+    Column("deleted_at", UTCDateTime),
     UniqueConstraint("namespace_id", "name"),
     Index(None, "updated_at"),
     Index(None, "parent_job_id"),

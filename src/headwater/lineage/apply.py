@@ -666,7 +666,9 @@ class _Batch:
         lineage_changed: list[tuple[int, dict[str, Any]]] = []
         for key in sorted(_dataset_keys(refs)):
             row = self.datasets[key]
-            changes: dict[str, Any] = {"is_deleted": False} if row.is_deleted else {}
+            changes: dict[str, Any] = (
+                {"is_deleted": False, "deleted_at": None} if row.is_deleted else {}
+            )
             new = incoming.get(key)
             read = read_versions.get(key)
             if read is not None and row.current_version_uuid is None:
@@ -790,6 +792,7 @@ class _Batch:
         changes: dict[str, Any] = {}
         if row.is_deleted:
             changes["is_deleted"] = row.is_deleted = False
+            changes["deleted_at"] = None
         if parent_job_id is not None and row.parent_job_id != parent_job_id:
             changes["parent_job_id"] = row.parent_job_id = parent_job_id
         if new and any(row.facets.get(k) != v for k, v in new.items()):

@@ -59,7 +59,9 @@ def delete_namespace(connection: Connection, name: str) -> Any:
     )
     for table in (datasets, jobs):
         connection.execute(
-            update(table).where(table.c.namespace_id == row.id).values(is_deleted=True)
+            update(table)
+            .where(table.c.namespace_id == row.id, table.c.is_deleted.is_(False))
+            .values(is_deleted=True, deleted_at=now)
         )
     return read.namespace_row(connection, name, include_hidden=True)
 
@@ -67,14 +69,22 @@ def delete_namespace(connection: Connection, name: str) -> Any:
 def delete_dataset(connection: Connection, namespace: str, name: str) -> dict[str, Any]:
     body = read.get_dataset(connection, namespace, name)
     row = read.dataset_row(connection, namespace, name)
-    connection.execute(update(datasets).where(datasets.c.id == row.id).values(is_deleted=True))
+    connection.execute(
+        update(datasets)
+        .where(datasets.c.id == row.id)
+        .values(is_deleted=True, deleted_at=datetime.now(UTC))
+    )
     return {**body, "deleted": True}
 
 
 def delete_job(connection: Connection, namespace: str, name: str) -> dict[str, Any]:
     body = read.get_job(connection, namespace, name)
     row = read.job_row(connection, namespace, name)
-    connection.execute(update(jobs).where(jobs.c.id == row.id).values(is_deleted=True))
+    connection.execute(
+        update(jobs)
+        .where(jobs.c.id == row.id)
+        .values(is_deleted=True, deleted_at=datetime.now(UTC))
+    )
     return {**body, "deleted": True}
 
 
