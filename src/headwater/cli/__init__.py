@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 
+from headwater.cli import alerts as alerts
 from headwater.cli import audit as audit
 from headwater.cli import core as core
 from headwater.cli import ingest as ingest

@@ -24,6 +24,8 @@ from pydantic_settings import (
 from headwater.errors import ConfigError
 
 DEFAULT_CONFIG_FILE = "headwater.yml"
+# Top-level sections of headwater.yml that are not settings: `headwater.ops` reads them.
+OPERATIONS_SECTIONS = ("alerts", "schedules")
 
 
 class Settings(BaseSettings):
@@ -180,7 +182,15 @@ class _SettingsFile(YamlConfigSettingsSource):
             if not isinstance(section, dict):
                 raise ConfigError("settings", f"in {file_path} must be a mapping")
             return section
+        if isinstance(document, dict):
+            return {k: v for k, v in document.items() if k not in OPERATIONS_SECTIONS}
         return document
+
+
+def config_file() -> Path | None:
+    """The settings file in use: ``HEADWATER_CONFIG``, else ``./headwater.yml`` if present."""
+    path = Path(os.environ.get("HEADWATER_CONFIG", DEFAULT_CONFIG_FILE))
+    return path if path.is_file() else None
 
 
 def load_settings(**overrides: Any) -> Settings:

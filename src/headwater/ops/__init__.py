@@ -1,6 +1,13 @@
 """Operations: health, heartbeats of long-running components, metrics, alerts, maintenance."""
 
+from headwater.ops.alert_rules import AlertConfig as AlertConfig
+from headwater.ops.alert_rules import parse_alerts as parse_alerts
+from headwater.ops.alerts import AlertState as AlertState
+from headwater.ops.alerts import Measurement as Measurement
+from headwater.ops.alerts import current_alerts as current_alerts
 from headwater.ops.api import router as router
+from headwater.ops.config import load_alerts as load_alerts
+from headwater.ops.config import operations_document as operations_document
 from headwater.ops.health import CONSUMER as CONSUMER
 from headwater.ops.health import SCHEDULER as SCHEDULER
 from headwater.ops.health import Check as Check
@@ -21,25 +28,38 @@ from headwater.ops.maintenance import table_history as table_history
 from headwater.ops.metrics import StoreMetrics as StoreMetrics
 from headwater.ops.metrics import lineage_coverage as lineage_coverage
 from headwater.ops.request_metrics import RequestMetrics as RequestMetrics
+from headwater.ops.signals import ErrorRate as ErrorRate
+from headwater.ops.signals import evaluate_alerts as evaluate_alerts
+from headwater.ops.signals import measure as measure
 
 __all__ = [
     "CONSUMER",
     "SCHEDULER",
+    "AlertConfig",
+    "AlertState",
     "Check",
+    "ErrorRate",
     "HealthReport",
     "HealthTargets",
     "Heartbeat",
     "HistoryEntry",
     "MaintenanceReport",
+    "Measurement",
     "RequestMetrics",
     "StoreMetrics",
     "TableChangedError",
     "check_health",
     "compact_table",
+    "current_alerts",
+    "evaluate_alerts",
     "expire_table",
     "lineage_coverage",
+    "load_alerts",
     "load_table",
+    "measure",
+    "operations_document",
     "orphan_files",
+    "parse_alerts",
     "parse_point_in_time",
     "rollback_table",
     "router",

@@ -18,6 +18,7 @@ import pyarrow as pa
 import sqlglot
 import yaml
 
+from headwater.config import OPERATIONS_SECTIONS
 from headwater.lake import arrow_type
 from headwater.pipeline.declarations import ProjectError, TestSpec, parse_tests
 
@@ -408,7 +409,17 @@ def _attach_tests(root: Path, models: dict[str, Model]) -> dict[str, Model]:
     }
 
 
-_PROJECT_KEYS = {"name", "namespace", "warehouse", "defaults", "threads", "retries", "settings"}
+# The operations sections (alerts, schedules) are read by `headwater.ops`, not the pipeline.
+_PROJECT_KEYS = {
+    "name",
+    "namespace",
+    "warehouse",
+    "defaults",
+    "threads",
+    "retries",
+    "settings",
+    *OPERATIONS_SECTIONS,
+}
 
 
 def load_project(root: Path) -> Project:
