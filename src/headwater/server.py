@@ -170,7 +170,7 @@ def health_targets(
     expect_consumer: bool,
 ) -> ops.HealthTargets:
     """What readiness checks for these settings: a consumer is expected when the project
-    declares webhook sources."""
+    declares webhook sources, a scheduler when headwater.yml declares schedules."""
     return ops.HealthTargets(
         database=database,
         lake=lake,
@@ -178,6 +178,7 @@ def health_targets(
         home=settings.home,
         min_free_disk_bytes=settings.min_free_disk_mb * 2**20,
         expect_consumer=expect_consumer,
+        expect_scheduler=ops.schedules_declared(settings),
     )
 
 
@@ -197,14 +198,15 @@ def _project_folder(settings: Settings) -> Path | None:
     return None
 
 
-def webhook_sources(settings: Settings) -> dict[str, ingest.WebhookSource]:
-    """The webhook sources of the configured (or current) pipeline project; none without one."""
+def webhook_sources(settings: Settings, *, secrets: bool = True) -> dict[str, ingest.WebhookSource]:
+    """The webhook sources of the configured (or current) pipeline project; none without one.
+    ``secrets=False``: without reading their secrets, for what only needs to know they exist."""
     folder = _project_folder(settings)
     if folder is None:
         return {}
     from headwater.pipeline import load_project
 
-    return ingest.webhook_sources(load_project(folder))
+    return ingest.webhook_sources(load_project(folder), secrets=secrets)
 
 
 def signing_key(settings: Settings) -> audit.SigningKey:
@@ -283,3 +285,31 @@ def record_configuration(database: Database, settings: Settings, actor: str) -> 
             connection, audit.AuditRecord("config.change", "config:settings", actor, details)
         )
     return True
+
+
+def scheduler_context(
+    settings: Settings, database: Database, error_rate: ops.ErrorRate | None = None
+) -> ops.SchedulerContext:
+    """What the scheduler (and `headwater trigger`) runs against, for these settings."""
+
+    def open_lake() -> Lake:
+        return Lake(settings.resolved_database_url, settings.resolved_warehouse())
+
+    shared: list[Lake] = []
+
+    def lake() -> Lake:  # readiness and signals reuse one catalog connection
+        if not shared:
+            shared.append(open_lake())
+        return shared[0]
+
+    targets = health_targets(
+        settings, database, lake, expect_consumer=bool(webhook_sources(settings, secrets=False))
+    )
+    return ops.SchedulerContext(
+        settings=settings,
+        database=database,
+        open_lake=open_lake,
+        targets=targets,
+        alerts=ops.load_alerts(settings),
+        error_rate=error_rate,
+    )

@@ -16,7 +16,9 @@ from headwater.cli import ingest as ingest
 from headwater.cli import maintenance as maintenance
 from headwater.cli import ops as ops
 from headwater.cli import pipeline as pipeline
+from headwater.cli import schedules as schedules
 from headwater.cli import tokens as tokens
+from headwater.cli import up as up
 from headwater.cli.common import app, err_console
 from headwater.errors import HeadwaterError
 

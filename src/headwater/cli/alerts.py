@@ -89,7 +89,7 @@ def evaluate_command(project: ProjectOption = None, as_json: JsonOption = False)
     try:
         config = load_alerts(settings)
         targets = health_targets(
-            settings, database, lake, expect_consumer=bool(webhook_sources(settings))
+            settings, database, lake, expect_consumer=bool(webhook_sources(settings, secrets=False))
         )
         evaluation, measurements = evaluate_alerts(targets, config, cli_actor())
         with database.read() as connection:

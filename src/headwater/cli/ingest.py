@@ -1,4 +1,4 @@
-"""``headwater ingest``: consume, status, dead-letters, send; and ``headwater up``."""
+"""``headwater ingest``: consume, pull, status, dead-letters, send."""
 
 from __future__ import annotations
 
@@ -329,61 +329,3 @@ def send_command(
     console.print(f"{answer.status_code} {answer.text}", highlight=False)
     if answer.status_code != 200:
         raise typer.Exit(1)
-
-
-@app.command()
-def up(
-    project_dir: ProjectOption = Path("."),
-    host: Annotated[str | None, typer.Option(help="Address to bind [default: 127.0.0.1].")] = None,
-    port: Annotated[int | None, typer.Option(help="Port to bind [default: 5000].")] = None,
-) -> None:
-    """Run everything in one process: the API server (lineage, audit, webhooks) and the ingest
-    consumer landing the project's webhooks. Ctrl-C stops both."""
-    import uvicorn
-
-    from headwater import ingest, ops
-    from headwater.lineage.client import make_client
-    from headwater.server import check_bind, create_app, record_configuration
-
-    project, _ = _sources(project_dir)
-    settings = settings_or_exit(host=host, port=port, project=project.root)
-    try:
-        check_bind(settings, insecure=False)
-        application = create_app(settings)
-        record_configuration(application.state.database, settings, cli_actor())
-    except HeadwaterError as exc:
-        fail(exc)
-    database = application.state.database
-    lake = open_lake(settings, project.warehouse)
-    stop = threading.Event()
-    actor = cli_actor()
-    sources = application.state.ingest.sources
-
-    def consume() -> None:
-        details = {"topics": ingest.topic_names(sources)}
-        with ops.Heartbeat(database, ops.CONSUMER, details) as beat:
-            ingest.consume(
-                database,
-                lake,
-                ingest.topics_of(sources),
-                actor=actor,
-                client=make_client(database, actor),
-                stop=stop,
-                beat=beat,
-            )
-
-    consumer = threading.Thread(target=consume, name="headwater-consumer", daemon=True)
-    consumer.start()
-    topics = sum(len(source.topics) for source in sources.values())
-    err_console.print(
-        f"headwater up: http://{settings.host}:{settings.port}, landing {topics} webhook topic(s)",
-        highlight=False,
-    )
-    try:
-        uvicorn.run(
-            application, host=settings.host, port=settings.port, log_level=settings.log_level
-        )
-    finally:
-        stop.set()
-        consumer.join(timeout=30)
-        lake.close()

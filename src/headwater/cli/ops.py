@@ -60,7 +60,7 @@ def _report_here(project: Path | None) -> dict[str, Any]:
 
     settings = settings_or_exit(project=project)
     try:
-        sources = webhook_sources(settings)
+        sources = webhook_sources(settings, secrets=False)
         database = Database(settings.resolved_database_url)
     except HeadwaterError as exc:
         fail(exc)

@@ -570,3 +570,23 @@ alert_notifications = Table(
     Column("payload", JSONText, nullable=False),
     Index(None, "rule", "sent_at"),
 )
+
+# Every run the scheduler started or a person triggered: one row per schedule and slot (the
+# cron time it was due), so two schedulers never both run a slot: the one whose insert lands
+# runs it. ``trigger`` is schedule, catch-up (a slot missed while no scheduler ran) or manual.
+schedule_runs = Table(
+    "schedule_runs",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("schedule", String(256), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("slot", UTCDateTime, nullable=False),
+    Column("trigger", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("instance", String(256), nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("ended_at", UTCDateTime),
+    Column("details", JSONText, nullable=False),
+    UniqueConstraint("schedule", "slot"),
+    Index(None, "schedule", "started_at"),
+)

@@ -7,7 +7,9 @@ from headwater.ops.alerts import Measurement as Measurement
 from headwater.ops.alerts import current_alerts as current_alerts
 from headwater.ops.api import router as router
 from headwater.ops.config import load_alerts as load_alerts
+from headwater.ops.config import load_schedules as load_schedules
 from headwater.ops.config import operations_document as operations_document
+from headwater.ops.config import schedules_declared as schedules_declared
 from headwater.ops.health import CONSUMER as CONSUMER
 from headwater.ops.health import SCHEDULER as SCHEDULER
 from headwater.ops.health import Check as Check
@@ -28,12 +30,19 @@ from headwater.ops.maintenance import table_history as table_history
 from headwater.ops.metrics import StoreMetrics as StoreMetrics
 from headwater.ops.metrics import lineage_coverage as lineage_coverage
 from headwater.ops.request_metrics import RequestMetrics as RequestMetrics
+from headwater.ops.schedule_runners import RUNNERS as RUNNERS
+from headwater.ops.scheduler import Context as SchedulerContext
+from headwater.ops.scheduler import Scheduler as Scheduler
+from headwater.ops.scheduler import ScheduleRun as ScheduleRun
+from headwater.ops.scheduler import run_schedule as run_schedule
+from headwater.ops.schedules import Schedule as Schedule
 from headwater.ops.signals import ErrorRate as ErrorRate
 from headwater.ops.signals import evaluate_alerts as evaluate_alerts
 from headwater.ops.signals import measure as measure
 
 __all__ = [
     "CONSUMER",
+    "RUNNERS",
     "SCHEDULER",
     "AlertConfig",
     "AlertState",
@@ -46,6 +55,10 @@ __all__ = [
     "MaintenanceReport",
     "Measurement",
     "RequestMetrics",
+    "Schedule",
+    "ScheduleRun",
+    "Scheduler",
+    "SchedulerContext",
     "StoreMetrics",
     "TableChangedError",
     "check_health",
@@ -55,6 +68,7 @@ __all__ = [
     "expire_table",
     "lineage_coverage",
     "load_alerts",
+    "load_schedules",
     "load_table",
     "measure",
     "operations_document",
@@ -63,5 +77,7 @@ __all__ = [
     "parse_point_in_time",
     "rollback_table",
     "router",
+    "run_schedule",
+    "schedules_declared",
     "table_history",
 ]

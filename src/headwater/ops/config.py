@@ -12,6 +12,7 @@ import yaml
 from headwater.config import DEFAULT_CONFIG_FILE, Settings, config_file
 from headwater.errors import ConfigError
 from headwater.ops.alert_rules import AlertConfig, parse_alerts
+from headwater.ops.schedules import Schedule, parse_schedules
 
 
 def operations_file(settings: Settings) -> Path | None:
@@ -41,3 +42,13 @@ def operations_document(settings: Settings) -> dict[str, Any]:
 def load_alerts(settings: Settings) -> AlertConfig:
     """The alert rules and notifiers: the default rules when the file declares none."""
     return parse_alerts(operations_document(settings).get("alerts") or {})
+
+
+def load_schedules(settings: Settings) -> tuple[Schedule, ...]:
+    """The schedules: `DEFAULT_SCHEDULES` (alert evaluation) when the file declares none."""
+    return parse_schedules(operations_document(settings).get("schedules"))
+
+
+def schedules_declared(settings: Settings) -> bool:
+    """Whether headwater.yml declares schedules: then a scheduler is expected to run."""
+    return bool(operations_document(settings).get("schedules"))
