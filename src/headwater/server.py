@@ -56,8 +56,12 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     )
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
+        # Before the process ends: uvicorn re-raises the signal that stopped it once it has
+        # shut down, so code after its run() may never run.
+        for hook in app.state.shutdown_hooks:
+            hook()
         ingest_service.close()  # commits what is queued, then stops the inbox writer
         tables.close()
 
@@ -73,6 +77,7 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
         openapi_url=None,
     )
     app.state.settings = settings
+    app.state.shutdown_hooks = []  # what else the process runs stops here (headwater up)
     app.state.database = database
     app.state.lineage = lineage.LineageService(
         database, max_body_bytes=settings.max_body_bytes, max_nodes=settings.lineage_max_nodes

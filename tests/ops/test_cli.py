@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import signal
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
@@ -251,3 +253,90 @@ def test_a_retention_killed_between_batches_is_finished_by_the_next(
     rerun = headwater(*args, env=env, cwd=tmp_path)
     assert rerun.returncode == 0, rerun.stderr
     assert json.loads(rerun.stdout)["categories"]["lineage_events"]["rows"] == 5
+
+
+SCHEDULES = """
+schedules:
+  orders-pipeline: {run: pipeline, cron: "*/5 * * * *"}
+  alerts: {run: alerts, cron: "* * * * *"}
+"""
+
+
+def test_trigger_runs_a_schedule_now_and_records_it(
+    backend: Backend, tmp_path: Path, small_files: Path
+) -> None:
+    (small_files / "headwater.yml").write_text(
+        (small_files / "headwater.yml").read_text() + SCHEDULES
+    )
+    env = table_env(backend, tmp_path)
+    project = ("--project", str(small_files))
+    ran = headwater("trigger", "orders-pipeline", *project, "--json", env=env, cwd=tmp_path)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    outcome = json.loads(ran.stdout)
+    assert (outcome["status"], outcome["pipeline_status"]) == ("completed", "COMPLETED")
+    runs = json.loads(headwater("runs", "list", "--json", env=env, cwd=tmp_path).stdout)
+    assert runs[0]["run_uuid"] == outcome["run_id"]
+    assert runs[0]["actor"] == "trigger:orders-pipeline"
+    history = json.loads(headwater("schedules", "history", "--json", env=env, cwd=tmp_path).stdout)
+    assert [(h["schedule"], h["trigger"], h["status"]) for h in history] == [
+        ("orders-pipeline", "manual", "completed")
+    ]
+    listed = json.loads(
+        headwater("schedules", "list", *project, "--json", env=env, cwd=tmp_path).stdout
+    )
+    assert [s["name"] for s in listed] == ["orders-pipeline", "alerts"]
+    assert listed[0]["last"]["status"] == "completed"
+    unknown = headwater("trigger", "nightly", *project, env=env, cwd=tmp_path)
+    assert unknown.returncode == 2
+    assert "NAME: no schedule 'nightly'" in unknown.stderr
+
+
+def test_a_bad_schedules_section_stops_the_command_naming_the_field(
+    backend: Backend, tmp_path: Path, small_files: Path
+) -> None:
+    (small_files / "headwater.yml").write_text(
+        (small_files / "headwater.yml").read_text()
+        + 'schedules:\n  nightly: {run: pipeline, cron: "at night"}\n'
+    )
+    result = headwater(
+        "schedules",
+        "list",
+        "--project",
+        str(small_files),
+        env=table_env(backend, tmp_path),
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2
+    assert "invalid setting schedules.nightly.cron" in result.stderr
+
+
+@pytest.mark.slow
+def test_up_runs_the_api_the_consumer_and_the_scheduler_in_one_process(
+    backend: Backend, tmp_path: Path
+) -> None:
+    from tests.ingest.projects import write_project as write_ingest_project
+
+    project = write_ingest_project(tmp_path / "project")
+    (project / "headwater.yml").write_text((project / "headwater.yml").read_text() + SCHEDULES)
+    env = {**SECRETS_ENV, "HEADWATER_MIN_FREE_DISK_MB": "0"}
+    with running_server(backend, tmp_path, env, ("up", "--project", str(project))) as server:
+        deadline = time.monotonic() + 30
+        while True:
+            answer = httpx.get(f"{server.url}/health/ready", timeout=10)
+            checks = {c["name"]: c["status"] for c in answer.json()["checks"]}
+            if checks["consumer"] == checks["scheduler"] == "ok":
+                break
+            assert time.monotonic() < deadline, f"not all running: {answer.text}"
+            time.sleep(0.2)
+        assert answer.status_code == 200
+    # Stopped with SIGTERM: both said goodbye, so nothing is left that looks dead.
+    result = headwater(
+        "health",
+        "--json",
+        "--project",
+        str(project),
+        env={**env_for(backend, tmp_path), **SECRETS_ENV},
+        cwd=tmp_path,
+    )
+    checks = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
+    assert checks["scheduler"]["detail"].startswith("not running")

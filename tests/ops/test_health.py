@@ -249,3 +249,24 @@ def test_ready_answers_503_when_a_component_is_down(
         assert answer.status_code == 503
         disk = next(c for c in answer.json()["checks"] if c["name"] == "disk")
         assert disk["status"] == "down"
+
+
+def test_a_new_instance_replaces_the_ones_that_died(
+    targets: HealthTargets, database: Database
+) -> None:
+    long_ago = datetime.now(UTC) - timedelta(minutes=5)
+    with database.write() as connection:
+        connection.execute(
+            ops_heartbeats.insert().values(
+                component=CONSUMER,
+                instance="gone:1",
+                started_at=long_ago,
+                beat_at=long_ago,
+                details={},
+            )
+        )
+    with Heartbeat(database, CONSUMER):
+        with database.read() as connection:
+            instances = [r.instance for r in connection.execute(ops_heartbeats.select())]
+        assert "gone:1" not in instances and len(instances) == 1
+    assert detail(with_(targets, expect_consumer=True), "consumer").startswith("not running")

@@ -80,12 +80,12 @@ def up(
         f"topic(s), {len(schedules)} schedule(s): {', '.join(s.name for s in schedules)}",
         highlight=False,
     )
-    try:
-        uvicorn.run(
-            application, host=settings.host, port=settings.port, log_level=settings.log_level
-        )
-    finally:
+
+    def shut_down() -> None:
         stop.set()
         for thread in threads:
-            thread.join(timeout=60)
+            thread.join(timeout=60)  # runs in progress finish; their heartbeats are removed
         lake.close()
+
+    application.state.shutdown_hooks.append(shut_down)
+    uvicorn.run(application, host=settings.host, port=settings.port, log_level=settings.log_level)

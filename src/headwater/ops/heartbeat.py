@@ -13,7 +13,7 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any
 
@@ -44,7 +44,8 @@ class Beat:
 class Heartbeat:
     """Call it on every turn of a loop; it writes at most every ``every_s`` seconds.
 
-    Use as a context manager: entering writes the first beat, leaving removes the row.
+        Use as a context manager: entering writes the first beat (and removes the rows of instances
+    that died), leaving removes the row.
     """
 
     def __init__(
@@ -90,6 +91,19 @@ class Heartbeat:
             log.warning("%s heartbeat not written: %s", self.component, exc)
 
     def __enter__(self) -> Heartbeat:
+        # A new instance replaces the ones that died without saying so: their silence has
+        # been reported for as long as none ran.
+        stale = datetime.now(UTC) - timedelta(seconds=STALE_AFTER_S)
+        try:
+            with self.database.write() as connection:
+                connection.execute(
+                    delete(ops_heartbeats).where(
+                        ops_heartbeats.c.component == self.component,
+                        ops_heartbeats.c.beat_at < stale,
+                    )
+                )
+        except Exception as exc:  # as for any beat: the work matters more than its report
+            log.warning("%s: stale heartbeats not removed: %s", self.component, exc)
         self()
         return self
 
