@@ -18,7 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from headwater import __version__, audit, auth, ingest, lineage, ops, web
+from headwater import __version__, audit, auth, ingest, lineage, logs, ops, web
 from headwater.access_rules import ROUTE_RULES
 from headwater.config import DEFAULT_CONFIG_FILE, Settings, load_settings
 from headwater.db import Database, ensure_migrated
@@ -237,7 +237,9 @@ def tune_garbage_collector() -> None:
 
 def app_from_environment() -> FastAPI:
     """App factory for uvicorn worker processes: settings from the environment and YAML."""
-    app = create_app(load_settings())
+    settings = load_settings()
+    logs.configure(settings)
+    app = create_app(settings)
     tune_garbage_collector()
     return app
 

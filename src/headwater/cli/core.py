@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from headwater import __version__
+from headwater import __version__, logs
 from headwater.cli.common import (
     app,
     cli_actor,
@@ -144,6 +144,7 @@ def serve(
     )
 
     settings = settings_or_exit(host=host, port=port, workers=workers)
+    logs.configure(settings)
     try:
         warning = check_bind(settings, insecure=insecure)
         application = create_app(settings)  # also checks the database before forking
@@ -155,7 +156,11 @@ def serve(
     if settings.workers == 1:
         tune_garbage_collector()
         uvicorn.run(
-            application, host=settings.host, port=settings.port, log_level=settings.log_level
+            application,
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level,
+            log_config=None,  # headwater.logs has configured every logger
         )
         return
     # Worker processes build their own app from the environment: pass the CLI's choices on.
@@ -167,4 +172,5 @@ def serve(
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        log_config=None,  # each worker configures its own (server.app_from_environment)
     )

@@ -70,11 +70,13 @@ def consume_command(
 ) -> None:
     """Land inbox deliveries in raw Iceberg tables, exactly once, in micro-batches (size or
     time, whichever comes first). Runs until interrupted; any number may run at once."""
-    from headwater import ingest, ops
+    from headwater import ingest, logs, ops
     from headwater.lineage.client import make_client
 
     project, sources = _sources(project_dir)
     settings = settings_or_exit()
+    if not once:
+        logs.configure(settings)
     database = migrated_database(settings)
     actor = cli_actor()
     ingest.record_sources(database, project, actor)

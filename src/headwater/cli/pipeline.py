@@ -158,6 +158,10 @@ def run(
 
     project, graph = _load(project_dir)
     settings = settings_or_exit()
+    if settings.log_file is not None:  # the terminal shows the live table, the file the logs
+        from headwater import logs
+
+        logs.configure(settings)
     database = migrated_database(settings)
     lake = open_lake(settings, project.warehouse)
     try:
@@ -630,9 +634,17 @@ def _print_demo(summary: Any, settings: Settings) -> None:
 def _serve_demo(settings: Settings, database: Any) -> None:
     import uvicorn
 
+    from headwater import logs
     from headwater.server import create_app, tune_garbage_collector
 
     application = create_app(settings, database)
     console.print(f"Serving http://127.0.0.1:{settings.port}/api/v1 until Ctrl-C.")
     tune_garbage_collector()
-    uvicorn.run(application, host="127.0.0.1", port=settings.port, log_level=settings.log_level)
+    logs.configure(settings)
+    uvicorn.run(
+        application,
+        host="127.0.0.1",
+        port=settings.port,
+        log_level=settings.log_level,
+        log_config=None,  # headwater.logs has configured every logger
+    )

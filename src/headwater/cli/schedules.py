@@ -49,6 +49,10 @@ def trigger(
     from headwater.server import scheduler_context
 
     settings = settings_or_exit(project=project)
+    if settings.log_file is not None:
+        from headwater import logs
+
+        logs.configure(settings)
     database = migrated_database(settings)
     try:
         schedules = {s.name: s for s in load_schedules(settings)}

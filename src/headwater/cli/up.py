@@ -8,7 +8,14 @@ from typing import Annotated
 
 import typer
 
-from headwater.cli.common import app, cli_actor, err_console, fail, settings_or_exit
+from headwater import logs
+from headwater.cli.common import (
+    app,
+    cli_actor,
+    err_console,
+    fail,
+    settings_or_exit,
+)
 from headwater.cli.pipeline import ProjectOption
 from headwater.errors import HeadwaterError
 
@@ -38,6 +45,7 @@ def up(
         settings = settings_or_exit(
             host=host, port=port, project=project.root, warehouse=project.warehouse
         )
+    logs.configure(settings)
     try:
         check_bind(settings, insecure=False)
         application = create_app(settings)
@@ -88,4 +96,10 @@ def up(
         lake.close()
 
     application.state.shutdown_hooks.append(shut_down)
-    uvicorn.run(application, host=settings.host, port=settings.port, log_level=settings.log_level)
+    uvicorn.run(
+        application,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        log_config=None,  # headwater.logs has configured every logger
+    )

@@ -65,7 +65,26 @@ class Settings(BaseSettings):
             "graph was cut."
         ),
     )
-    log_level: str = Field(default="info", description="Server log level.")
+    log_level: str = Field(
+        default="info",
+        description="Log level of the server, consumer and scheduler: critical, error, warning, "
+        "info, debug (or trace).",
+    )
+    log_format: str = Field(
+        default="text",
+        description="Log lines as `text` or `json` (one object a line: time, level, logger, "
+        "message, the run id and schedule at hand, exception).",
+    )
+    log_file: Path | None = Field(
+        default=None,
+        description="Write logs to this file, rotated by size, instead of standard error.",
+    )
+    log_max_bytes: int = Field(
+        default=10 * 2**20, gt=0, description="Size at which the log file is rotated, in bytes."
+    )
+    log_backups: int = Field(
+        default=5, ge=0, description="Rotated log files kept (log.1 ... log.N)."
+    )
     auth_enabled: bool = Field(
         default=False,
         description="Require an API token (Authorization: Bearer) on every non-public route. "
@@ -134,6 +153,13 @@ class Settings(BaseSettings):
         levels = {"critical", "error", "warning", "info", "debug", "trace"}
         if value.lower() not in levels:
             raise ValueError(f"must be one of {', '.join(sorted(levels))}")
+        return value.lower()
+
+    @field_validator("log_format")
+    @classmethod
+    def _known_format(cls, value: str) -> str:
+        if value.lower() not in ("text", "json"):
+            raise ValueError("must be text or json")
         return value.lower()
 
     @field_validator("cors_origins")

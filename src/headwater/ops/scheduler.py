@@ -28,6 +28,7 @@ from croniter import croniter
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from headwater import logs
 from headwater.config import Settings
 from headwater.db import Database, named_lock
 from headwater.db.schema import schedule_runs
@@ -138,7 +139,7 @@ def run_schedule(
     if row_id is None:
         return None
     actor = f"scheduler:{schedule.name}" if trigger != "manual" else f"trigger:{schedule.name}"
-    with _held(database, schedule) as held:
+    with logs.bound(schedule=schedule.name, trigger=trigger), _held(database, schedule) as held:
         if not held:
             details["reason"] = "the previous run of this schedule is still going"
             _finish(database, row_id, "skipped", details)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from tenacity import (
     wait_exponential,
 )
 
+from headwater import logs
 from headwater.audit import AuditRecord
 from headwater.faults import fault_point
 from headwater.lake import (
@@ -56,6 +58,8 @@ WATERMARKS_PROPERTY = "headwater.watermarks"
 # A Python model's own table as the previous run left it, on incremental runs (dbt's ``this``).
 THIS = "this"
 TRANSIENT = (CommitFailedException, OperationalError, OSError)
+
+log = logging.getLogger("headwater.pipeline")
 
 
 class ModelFailedError(Exception):
@@ -494,6 +498,11 @@ def run_model(ctx: RunContext, model: Model) -> ModelOutcome:
         model=model.name,
         mode="view" if model.config.materialized == "view" else "pending",
     )
+    with logs.bound(run_id=record.run_uuid, model=model.name):
+        return _run_recorded(ctx, model, record)
+
+
+def _run_recorded(ctx: RunContext, model: Model, record: ModelRunRecord) -> ModelOutcome:
     outcome = ModelOutcome(record)
     notes: list[str] = []
     note = reconcile(ctx, model, ctx.lake.load(model.name))
@@ -534,6 +543,16 @@ def run_model(ctx: RunContext, model: Model) -> ModelOutcome:
     )
     fault_point("after-publish", model.name)
     ctx.emitter.model_end(model, outcome, error)
+    if error is None:
+        log.info(
+            "%s %s: %d rows read, %d written",
+            model.name,
+            record.status,
+            record.rows_read,
+            record.rows_written,
+        )
+    else:
+        log.warning("%s FAILED: %s", model.name, error)
     return outcome
 
 

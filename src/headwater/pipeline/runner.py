@@ -7,6 +7,7 @@ project's ``threads``.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -15,6 +16,7 @@ from datetime import UTC, datetime
 
 from openlineage.client.event_v2 import RunState
 
+from headwater import logs
 from headwater.db import Database
 from headwater.lake import Lake, dataset_id
 from headwater.lineage.client import make_client
@@ -22,8 +24,10 @@ from headwater.pipeline.dag import Graph, build_graph
 from headwater.pipeline.emit import LineageEmitter
 from headwater.pipeline.execute import ModelOutcome, RunContext, run_model
 from headwater.pipeline.lock import project_lock
-from headwater.pipeline.project import LAYERS, Project
+from headwater.pipeline.project import LAYERS, Model, Project
 from headwater.pipeline.state import PipelineState
+
+log = logging.getLogger("headwater.pipeline")
 
 Progress = Callable[[str, str, ModelOutcome | None], None]  # model, status, outcome
 
@@ -67,7 +71,7 @@ def run_pipeline(
 ) -> PipelineResult:
     """Run the selected models (all when none are selected) of ``project``, one run of a
     project at a time (`RunInProgressError` otherwise)."""
-    with project_lock(database, project.name):
+    with project_lock(database, project.name), logs.bound(project=project.name):
         return _run(project, database, lake, select, full_refresh, actor, progress, graph)
 
 
@@ -109,8 +113,24 @@ def _run(
         dataset_node=lambda table: _node(lake, table),
     )
     state.start_pipeline(run_uuid, project.name, full_refresh, " ".join(select or []), actor)
+    log.info("pipeline run %s started: %d models", run_uuid, len(selected))
     result = PipelineResult(run_uuid, "RUNNING")
     notify = progress or (lambda _name, _status, _outcome: None)
+    with logs.bound(pipeline_run_id=run_uuid):
+        _execute(ctx, emitter, selected, result, notify)
+    result.undelivered_events = emitter.undelivered
+    log.info("pipeline run %s %s", run_uuid, result.status)
+    return result
+
+
+def _execute(
+    ctx: RunContext,
+    emitter: LineageEmitter,
+    selected: list[str],
+    result: PipelineResult,
+    notify: Progress,
+) -> None:
+    state, run_uuid = ctx.state, ctx.pipeline_run_uuid
     try:
         emitter.pipeline_event(RunState.START)
         _schedule(ctx, selected, result, notify)
@@ -121,8 +141,6 @@ def _run(
         emitter.pipeline_event(RunState.FAIL if failure else RunState.COMPLETE, error=failure)
     finally:
         emitter.close()
-    result.undelivered_events = emitter.undelivered
-    return result
 
 
 def _node(lake: Lake, table: str) -> str:
@@ -163,7 +181,7 @@ def _schedule(
             while ready and len(running) < ctx.project.threads:
                 name = ready.pop(0)
                 notify(name, "RUNNING", None)
-                running[pool.submit(run_model, ctx, ctx.project.models[name])] = name
+                running[pool.submit(_run_model, ctx, ctx.project.models[name])] = name
             if not running:
                 continue
             done, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -173,6 +191,12 @@ def _schedule(
                 result.outcomes[name] = outcome
                 finished.add(name)
                 notify(name, outcome.record.status, outcome)
+
+
+def _run_model(ctx: RunContext, model: Model) -> ModelOutcome:
+    # A pool thread starts with no context: bind the run's ids for its log lines here.
+    with logs.bound(project=ctx.project.name, pipeline_run_id=ctx.pipeline_run_uuid):
+        return run_model(ctx, model)
 
 
 def _failed(result: PipelineResult, name: str) -> bool:
