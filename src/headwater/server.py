@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import orjson
 from fastapi import Depends, FastAPI, Request
@@ -203,15 +204,21 @@ def _project_folder(settings: Settings) -> Path | None:
     return None
 
 
+def configured_project(settings: Settings) -> Any:
+    """The configured (or current folder's) pipeline project, loaded; None without one."""
+    folder = _project_folder(settings)
+    if folder is None:
+        return None
+    from headwater.pipeline import load_project
+
+    return load_project(folder)
+
+
 def webhook_sources(settings: Settings, *, secrets: bool = True) -> dict[str, ingest.WebhookSource]:
     """The webhook sources of the configured (or current) pipeline project; none without one.
     ``secrets=False``: without reading their secrets, for what only needs to know they exist."""
-    folder = _project_folder(settings)
-    if folder is None:
-        return {}
-    from headwater.pipeline import load_project
-
-    return ingest.webhook_sources(load_project(folder), secrets=secrets)
+    project = configured_project(settings)
+    return {} if project is None else ingest.webhook_sources(project, secrets=secrets)
 
 
 def signing_key(settings: Settings) -> audit.SigningKey:
@@ -302,12 +309,10 @@ def scheduler_context(
     def open_lake() -> Lake:
         return Lake(settings.resolved_database_url, settings.resolved_warehouse())
 
-    shared: list[Lake] = []
+    shared = TableBrowser(open_lake)  # readiness and signals reuse one catalog connection
 
-    def lake() -> Lake:  # readiness and signals reuse one catalog connection
-        if not shared:
-            shared.append(open_lake())
-        return shared[0]
+    def lake() -> Lake:
+        return shared.lake
 
     targets = health_targets(
         settings, database, lake, expect_consumer=bool(webhook_sources(settings, secrets=False))

@@ -72,19 +72,19 @@ def evaluate_command(project: ProjectOption = None, as_json: JsonOption = False)
     """Measure every signal and run one round of the rules: fire, repeat after the cooldown,
     resolve, notify. The scheduler does this every minute."""
     from headwater.db import Database
-    from headwater.lake import Lake
+    from headwater.lake import Lake, TableBrowser
     from headwater.ops import evaluate_alerts, load_alerts
     from headwater.ops.alerts import current_alerts
     from headwater.server import health_targets, webhook_sources
 
     settings = settings_or_exit(project=project)
     database: Database = migrated_database(settings)
-    opened: list[Lake] = []
+    tables = TableBrowser(
+        lambda: Lake(settings.resolved_database_url, settings.resolved_warehouse())
+    )
 
     def lake() -> Lake:
-        if not opened:
-            opened.append(Lake(settings.resolved_database_url, settings.resolved_warehouse()))
-        return opened[0]
+        return tables.lake
 
     try:
         config = load_alerts(settings)
@@ -97,8 +97,7 @@ def evaluate_command(project: ProjectOption = None, as_json: JsonOption = False)
     except HeadwaterError as exc:
         fail(exc)
     finally:
-        for each in opened:
-            each.close()
+        tables.close()
         database.dispose()
     if as_json:
         print_json(

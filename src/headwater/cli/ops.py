@@ -54,7 +54,7 @@ def _report_from(url: str) -> dict[str, Any]:
 
 def _report_here(project: Path | None) -> dict[str, Any]:
     from headwater.db import Database
-    from headwater.lake import Lake
+    from headwater.lake import Lake, TableBrowser
     from headwater.ops import check_health
     from headwater.server import health_targets, webhook_sources
 
@@ -64,20 +64,19 @@ def _report_here(project: Path | None) -> dict[str, Any]:
         database = Database(settings.resolved_database_url)
     except HeadwaterError as exc:
         fail(exc)
-    opened: list[Lake] = []
+    tables = TableBrowser(
+        lambda: Lake(settings.resolved_database_url, settings.resolved_warehouse())
+    )
 
     def lake() -> Lake:
-        if not opened:
-            opened.append(Lake(settings.resolved_database_url, settings.resolved_warehouse()))
-        return opened[0]
+        return tables.lake
 
     try:
         report = check_health(
             health_targets(settings, database, lake, expect_consumer=bool(sources))
         )
     finally:
-        for each in opened:
-            each.close()
+        tables.close()
         database.dispose()
     return report.as_json()
 
@@ -202,3 +201,81 @@ def retention(
     console.print(view)
     if not execute:
         err_console.print("dry run: add --execute to purge", highlight=False)
+
+
+LEVEL_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
+
+
+@app.command()
+def doctor(
+    project: Annotated[
+        Path | None,
+        typer.Option("--project", "-p", help="The project whose webhook sources to check."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Diagnose the install as the runbooks do: rows per layer side by side, models behind
+    their inputs, tables to compact or expire, ingest lag and dead letters, failing tests,
+    jobs without lineage, firing alerts, components down; each finding with the command that
+    fixes it. Exit 0 with nothing worse than info, 1 with a warning or an error."""
+    from headwater import ingest
+    from headwater.db import Database
+    from headwater.lake import Lake, TableBrowser
+    from headwater.ops.doctor import diagnose
+    from headwater.server import configured_project, health_targets
+
+    settings = settings_or_exit(project=project)
+    try:
+        loaded = configured_project(settings)
+        sources = {} if loaded is None else ingest.webhook_sources(loaded, secrets=False)
+        views = (
+            set()
+            if loaded is None
+            else {
+                f"{loaded.namespace}:{loaded.name}.{name}"
+                for name, model in loaded.models.items()
+                if model.config.materialized == "view"
+            }
+        )
+        database = Database(settings.resolved_database_url)
+    except HeadwaterError as exc:
+        fail(exc)
+    tables = TableBrowser(
+        lambda: Lake(settings.resolved_database_url, settings.resolved_warehouse())
+    )
+
+    def lake() -> Lake:
+        return tables.lake
+
+    try:
+        found = diagnose(
+            health_targets(settings, database, lake, expect_consumer=bool(sources)),
+            sources,
+            views,
+        )
+    finally:
+        tables.close()
+        database.dispose()
+    if as_json:
+        print_json(found.as_json())
+    else:
+        layers = Table(title="rows per layer", title_justify="left")
+        for column in ("layer", "tables", "rows", "last commit (UTC)"):
+            layers.add_column(column, justify="right" if column in ("tables", "rows") else "left")
+        for layer in found.layers:
+            layers.add_row(
+                layer.layer, str(layer.tables), f"{layer.rows:,}", (layer.updated_at or "")[:19]
+            )
+        console.print(layers)
+        if not found.findings:
+            console.print("[green]no findings[/]")
+        else:
+            view = Table(title=f"{len(found.findings)} finding(s)", title_justify="left")
+            for column in ("level", "check", "subject", "problem", "fix"):
+                view.add_column(column)
+            for f in found.findings:
+                view.add_row(
+                    f"[{LEVEL_STYLE[f.level]}]{f.level}[/]", f.check, f.subject, f.problem, f.fix
+                )
+            console.print(view)
+    raise typer.Exit(1 if found.worst in ("error", "warning") else 0)

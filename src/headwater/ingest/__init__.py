@@ -28,6 +28,7 @@ from headwater.ingest.signatures import verify as verify
 from headwater.ingest.sources import Topic as Topic
 from headwater.ingest.sources import WebhookSource as WebhookSource
 from headwater.ingest.sources import webhook_sources as webhook_sources
+from headwater.ingest.status import ingest_status as ingest_status
 from headwater.ingest.tables import MARK_PROPERTY as MARK_PROPERTY
 
 # Snapshot properties that hold ingest state (a pull's high-water mark, the inbox position
@@ -51,6 +52,7 @@ __all__ = [
     "Topic",
     "WebhookSource",
     "consume",
+    "ingest_status",
     "land_topic",
     "record_sources",
     "router",
