@@ -20,6 +20,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
+from headwater import ops
 from headwater.db import Database
 from headwater.db.schema import datasets
 from headwater.lake import Lake, dataset_id
@@ -76,8 +77,25 @@ def test_the_dashboard_counts_the_store_and_shows_runs_that_need_a_look(shop: Te
     running = seen.split("Running", 1)[1].split("Alerts", 1)[0]
     assert "etl.broken" in failing and "FAILED" in failing and "etl.slow" not in failing
     assert "etl.slow" in running and "etl.broken" not in running
-    assert "No alert rules are configured." in seen
+    assert "The alert rules have not been evaluated yet" in seen
     assert "Every dataset changed in the last 24 hours." in seen
+
+
+def test_the_dashboard_shows_the_alerts_that_fire(shop: TestClient, database: Database) -> None:
+    now = datetime.now(UTC)
+    measured = [ops.Measurement("catalog_up", None, 0.0, "the catalog does not answer")]
+    ops.evaluate_rules(database, ops.parse_alerts({}), measured, now=now, actor="test")
+    alerts = text(page(shop, "/")).split("Alerts", 1)[1].split("Stale datasets", 1)[0]
+    assert "CatalogDown" in alerts and "firing · critical" in alerts
+    assert "runbook: docs/operations.md#catalogdown" in alerts
+    ops.evaluate_rules(
+        database,
+        ops.parse_alerts({}),
+        [ops.Measurement("catalog_up", None, 1.0)],
+        now=now,
+        actor="t",
+    )
+    assert "No alert is firing." in text(page(shop, "/"))
 
 
 def test_a_dataset_no_run_wrote_for_longer_than_asked_is_stale(

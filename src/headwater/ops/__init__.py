@@ -5,6 +5,8 @@ from headwater.ops.alert_rules import parse_alerts as parse_alerts
 from headwater.ops.alerts import AlertState as AlertState
 from headwater.ops.alerts import Measurement as Measurement
 from headwater.ops.alerts import current_alerts as current_alerts
+from headwater.ops.alerts import evaluate as evaluate_rules
+from headwater.ops.alerts import last_evaluated as last_evaluated
 from headwater.ops.api import router as router
 from headwater.ops.config import load_alerts as load_alerts
 from headwater.ops.config import load_schedules as load_schedules
@@ -65,7 +67,9 @@ __all__ = [
     "compact_table",
     "current_alerts",
     "evaluate_alerts",
+    "evaluate_rules",
     "expire_table",
+    "last_evaluated",
     "lineage_coverage",
     "load_alerts",
     "load_schedules",

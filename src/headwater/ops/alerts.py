@@ -29,10 +29,10 @@ import hashlib
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal, cast
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, delete, func, select
 
 from headwater import audit
 from headwater.db import Database, insert_for, named_lock
@@ -187,6 +187,15 @@ def current_alerts(connection: Connection) -> list[AlertState]:
         alerts,
         key=lambda a: (_ORDER[a.state], _SEVERITY_ORDER[a.severity], a.since, a.key),
     )
+
+
+def last_evaluated(connection: Connection) -> datetime | None:
+    """When the rules were last evaluated (None: never)."""
+    when = connection.execute(select(func.max(alert_states.c.evaluated_at))).scalar_one()
+    if when is None:
+        return None
+    parsed = datetime.fromisoformat(when) if isinstance(when, str) else when
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _from_row(row: Any) -> AlertState:

@@ -21,7 +21,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 
-from headwater import audit, auth, lineage
+from headwater import audit, auth, lineage, ops
 from headwater.errors import BadRequestError, HeadwaterError, NotFoundError, UnauthorizedError
 from headwater.web.charts import Bar, bar_chart
 from headwater.web.format import duration, register_filters
@@ -89,6 +89,8 @@ def dashboard(
             "running": lineage.runs_in_state(connection, lineage.UNFINISHED_STATES, 20),
             "stale": lineage.stale_datasets(connection, now, timedelta(hours=stale_hours), 20),
             "stale_hours": stale_hours,
+            "alerts": [a for a in ops.current_alerts(connection) if a.state != "ok"],
+            "alerts_evaluated": ops.last_evaluated(connection),
             "now": now,
         }
 
