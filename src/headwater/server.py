@@ -5,8 +5,8 @@ from __future__ import annotations
 import gc
 import ipaddress
 import logging
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -299,6 +299,28 @@ def record_configuration(database: Database, settings: Settings, actor: str) -> 
             connection, audit.AuditRecord("config.change", "config:settings", actor, details)
         )
     return True
+
+
+@contextmanager
+def store_targets(
+    settings: Settings, *, expect_consumer: bool, migrated: bool = False
+) -> Iterator[ops.HealthTargets]:
+    """The database and the (lazily opened) warehouse of ``settings``, as what readiness,
+    the doctor and alert signals look at; closed afterwards. ``migrated``: refuse a database
+    without the latest migrations (for what writes to it)."""
+    database = Database(settings.resolved_database_url)
+    tables = TableBrowser(
+        lambda: Lake(settings.resolved_database_url, settings.resolved_warehouse())
+    )
+    try:
+        if migrated:
+            ensure_migrated(database)
+        yield health_targets(
+            settings, database, lambda: tables.lake, expect_consumer=expect_consumer
+        )
+    finally:
+        tables.close()
+        database.dispose()
 
 
 def scheduler_context(

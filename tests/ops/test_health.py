@@ -147,21 +147,26 @@ def test_a_heartbeat_writes_at_most_once_per_interval(database: Database) -> Non
 def test_a_component_that_died_without_saying_so_is_down(
     targets: HealthTargets, database: Database
 ) -> None:
+    died(database, "elsewhere:42")
+    # Not expected by the configuration, but it was running: its silence is news.
+    assert statuses(targets)["consumer"] == "down"
+    assert "stopped without saying so" in detail(targets, "consumer")
+    assert "elsewhere:42" in detail(targets, "consumer")
+
+
+def died(database: Database, instance: str) -> None:
+    """A consumer that beat five minutes ago and never again."""
     long_ago = datetime.now(UTC) - timedelta(minutes=5)
     with database.write() as connection:
         connection.execute(
             ops_heartbeats.insert().values(
                 component=CONSUMER,
-                instance="elsewhere:42",
+                instance=instance,
                 started_at=long_ago,
                 beat_at=long_ago,
                 details={},
             )
         )
-    # Not expected by the configuration, but it was running: its silence is news.
-    assert statuses(targets)["consumer"] == "down"
-    assert "stopped without saying so" in detail(targets, "consumer")
-    assert "elsewhere:42" in detail(targets, "consumer")
 
 
 def _until(condition: Callable[[], bool], what: str, timeout: float = 30) -> None:
@@ -254,17 +259,7 @@ def test_ready_answers_503_when_a_component_is_down(
 def test_a_new_instance_replaces_the_ones_that_died(
     targets: HealthTargets, database: Database
 ) -> None:
-    long_ago = datetime.now(UTC) - timedelta(minutes=5)
-    with database.write() as connection:
-        connection.execute(
-            ops_heartbeats.insert().values(
-                component=CONSUMER,
-                instance="gone:1",
-                started_at=long_ago,
-                beat_at=long_ago,
-                details={},
-            )
-        )
+    died(database, "gone:1")
     with Heartbeat(database, CONSUMER):
         with database.read() as connection:
             instances = [r.instance for r in connection.execute(ops_heartbeats.select())]

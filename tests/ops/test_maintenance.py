@@ -9,6 +9,7 @@ import re
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -48,6 +49,19 @@ def files_on_disk(lake: Lake, name: str) -> set[str]:
 
 def sorted_rows(lake: Lake, name: str) -> list[dict[str, object]]:
     return sorted(rows(lake, name), key=lambda r: str(sorted(r.items())))
+
+
+def expire_all(database: Database, lake: Lake, *, retain_last: int, execute: bool) -> Any:
+    """Expire every snapshot of raw.orders the rules let go (all are older than a second on)."""
+    return expire_table(
+        database,
+        lake,
+        "raw.orders",
+        older_than=datetime.now(UTC) + timedelta(seconds=1),
+        retain_last=retain_last,
+        execute=execute,
+        actor="t",
+    )
 
 
 def actions(database: Database) -> list[str]:
@@ -185,30 +199,14 @@ def test_expiry_keeps_the_newest_and_what_readers_need_and_deletes_only_unshared
     assert len(chain) == 16
     watermark = chain[11].snapshot_id
 
-    dry = expire_table(
-        database,
-        lake,
-        "raw.orders",
-        older_than=datetime.now(UTC) + timedelta(seconds=1),
-        retain_last=2,
-        execute=False,
-        actor="t",
-    )
+    dry = expire_all(database, lake, retain_last=2, execute=False)
     expired = set(dry.facts["snapshots_expired"])
     assert expired == {s.snapshot_id for s in chain[:11]}
     assert dry.facts["kept_because"][str(watermark)].endswith("watermark needs it")
     assert len(raw_orders(lake).snapshots()) == 16
 
     on_disk = files_on_disk(lake, "raw.orders")
-    report = expire_table(
-        database,
-        lake,
-        "raw.orders",
-        older_than=datetime.now(UTC) + timedelta(seconds=1),
-        retain_last=2,
-        execute=True,
-        actor="t",
-    )
+    report = expire_all(database, lake, retain_last=2, execute=True)
     table = raw_orders(lake)
     assert {s.snapshot_id for s in table.snapshots()} == {s.snapshot_id for s in chain[11:]}
     deleted = on_disk - files_on_disk(lake, "raw.orders")
@@ -228,15 +226,7 @@ def test_expiry_deletes_the_data_files_no_kept_snapshot_reads(
 ) -> None:
     compact_table(database, lake, "raw.orders", target_bytes=TARGET, execute=True, actor="t")
     on_disk = files_on_disk(lake, "raw.orders")
-    report = expire_table(
-        database,
-        lake,
-        "raw.orders",
-        older_than=datetime.now(UTC) + timedelta(seconds=1),
-        retain_last=1,
-        execute=True,
-        actor="t",
-    )
+    report = expire_all(database, lake, retain_last=1, execute=True)
     deleted = on_disk - files_on_disk(lake, "raw.orders")
     assert len([p for p in deleted if p.endswith(".parquet")]) == 12
     assert len(deleted) == report.facts["files_deleted"]
@@ -320,15 +310,7 @@ def test_every_maintenance_entry_keeps_the_audit_chain_valid(
     database: Database, lake: Lake, project: Path
 ) -> None:
     compact_table(database, lake, "raw.orders", target_bytes=TARGET, execute=True, actor="t")
-    expire_table(
-        database,
-        lake,
-        "raw.orders",
-        older_than=datetime.now(UTC) + timedelta(seconds=1),
-        retain_last=1,
-        execute=True,
-        actor="t",
-    )
+    expire_all(database, lake, retain_last=1, execute=True)
     with database.read() as connection:
         report = audit.verify_log(connection)
     assert report.ok, report

@@ -33,6 +33,19 @@ def targets(database: Database, lake: Lake, tmp_path: Path) -> HealthTargets:
     return HealthTargets(database, lambda: lake, lake.warehouse, tmp_path, 0)
 
 
+def ran_project(
+    lake: Lake, database: Database, root: Path, files: dict[str, str]
+) -> tuple[Path, str]:
+    """A project of ``files`` with 3 orders delivered, run once: its folder and run status."""
+    write_project(root, files)
+    ensure_sources(load_project(root), lake)
+    append_orders(lake, orders(0, 3))
+    return root, run_project(root, database, lake).status
+
+
+BROKEN = {**MODELS, "marts/totals.sql": "SELECT no_such_column FROM analytics.order_log\n"}
+
+
 def by_signal(found: list[Measurement], signal: str) -> dict[str | None, Measurement]:
     return {m.subject: m for m in found if m.signal == signal}
 
@@ -61,12 +74,7 @@ def test_a_healthy_store_measures_every_signal_it_has_subjects_for(
 def test_a_failed_pipeline_and_a_failed_job_measure_1(
     targets: HealthTargets, database: Database, lake: Lake, tmp_path: Path
 ) -> None:
-    files = {**MODELS, "marts/totals.sql": "SELECT no_such_column FROM analytics.order_log\n"}
-
-    root = write_project(tmp_path / "project", files)
-    ensure_sources(load_project(root), lake)
-    append_orders(lake, orders(0, 3))
-    assert run_project(root, database, lake).status == "FAILED"
+    assert ran_project(lake, database, tmp_path / "project", BROKEN)[1] == "FAILED"
     found = measure(targets)
     assert by_signal(found, "pipeline_failed")["shoptest"].value == 1.0
     assert by_signal(found, "job_failed")["shoptest:shoptest.marts.totals"].value == 1.0
@@ -86,11 +94,7 @@ def test_entity_coverage_is_read_from_a_model_named_entity_coverage(
         **MODELS,
         "marts/entity_coverage.sql": "SELECT 0.8 AS coverage FROM analytics.order_log LIMIT 1\n",
     }
-
-    root = write_project(tmp_path / "project", files)
-    ensure_sources(load_project(root), lake)
-    append_orders(lake, orders(0, 3))
-    assert run_project(root, database, lake).status == "COMPLETED"
+    assert ran_project(lake, database, tmp_path / "project", files)[1] == "COMPLETED"
     assert by_signal(measure(targets), "entity_coverage_pct")["marts.entity_coverage"].value == 80.0
 
 
@@ -121,11 +125,8 @@ alerts:
 def test_a_failing_pipeline_fires_to_a_real_receiver_and_its_fix_resolves(
     backend: Backend, database: Database, lake: Lake, tmp_path: Path
 ) -> None:
-    broken = {**MODELS, "marts/totals.sql": "SELECT no_such_column FROM analytics.order_log\n"}
-    root = write_project(tmp_path / "project", broken)
-    ensure_sources(load_project(root), lake)
-    append_orders(lake, orders(0, 3))
-    assert run_project(root, database, lake).status == "FAILED"
+    root, status = ran_project(lake, database, tmp_path / "project", BROKEN)
+    assert status == "FAILED"
     env = {**table_env(backend, tmp_path), "HOOK_SECRET": "s3cret"}
     with receiving() as receiver:
         (root / "headwater.yml").write_text(

@@ -71,34 +71,20 @@ def _print_alerts(alerts: list[Any], title: str) -> None:
 def evaluate_command(project: ProjectOption = None, as_json: JsonOption = False) -> None:
     """Measure every signal and run one round of the rules: fire, repeat after the cooldown,
     resolve, notify. The scheduler does this every minute."""
-    from headwater.db import Database
-    from headwater.lake import Lake, TableBrowser
     from headwater.ops import evaluate_alerts, load_alerts
     from headwater.ops.alerts import current_alerts
-    from headwater.server import health_targets, webhook_sources
+    from headwater.server import store_targets, webhook_sources
 
     settings = settings_or_exit(project=project)
-    database: Database = migrated_database(settings)
-    tables = TableBrowser(
-        lambda: Lake(settings.resolved_database_url, settings.resolved_warehouse())
-    )
-
-    def lake() -> Lake:
-        return tables.lake
-
     try:
         config = load_alerts(settings)
-        targets = health_targets(
-            settings, database, lake, expect_consumer=bool(webhook_sources(settings, secrets=False))
-        )
-        evaluation, measurements = evaluate_alerts(targets, config, cli_actor())
-        with database.read() as connection:
-            alerts = current_alerts(connection)
+        expect = bool(webhook_sources(settings, secrets=False))
+        with store_targets(settings, expect_consumer=expect, migrated=True) as targets:
+            evaluation, measurements = evaluate_alerts(targets, config, cli_actor())
+            with targets.database.read() as connection:
+                alerts = current_alerts(connection)
     except HeadwaterError as exc:
         fail(exc)
-    finally:
-        tables.close()
-        database.dispose()
     if as_json:
         print_json(
             {

@@ -54,6 +54,41 @@ def _age(seconds: float | None) -> str:
     return f"{seconds / 60:.1f}m" if seconds < 3600 else f"{seconds / 3600:.1f}h"
 
 
+def run_consumer(
+    database: Any,
+    lake: Any,
+    sources: dict[str, Any],
+    actor: str,
+    stop: threading.Event,
+    *,
+    once: bool = False,
+    **options: Any,
+) -> Any:
+    """Land the sources' deliveries until ``stop`` (`headwater.ingest.consume`), beating as
+    the consumer while it runs. A one-off landing (``once``) is not a running consumer: only
+    the long-running one says it lives."""
+    from headwater import ingest, ops
+    from headwater.lineage.client import make_client
+
+    heartbeat = (
+        contextlib.nullcontext(None)
+        if once
+        else ops.Heartbeat(database, ops.CONSUMER, {"topics": ingest.topic_names(sources)})
+    )
+    with heartbeat as beat:
+        return ingest.consume(
+            database,
+            lake,
+            ingest.topics_of(sources),
+            actor=actor,
+            client=make_client(database, actor),
+            once=once,
+            stop=stop,
+            beat=beat,
+            **options,
+        )
+
+
 @ingest_app.command("consume")
 def consume_command(
     project_dir: ProjectOption = Path("."),
@@ -70,8 +105,7 @@ def consume_command(
 ) -> None:
     """Land inbox deliveries in raw Iceberg tables, exactly once, in micro-batches (size or
     time, whichever comes first). Runs until interrupted; any number may run at once."""
-    from headwater import ingest, logs, ops
-    from headwater.lineage.client import make_client
+    from headwater import ingest, logs
 
     project, sources = _sources(project_dir)
     settings = settings_or_exit()
@@ -101,27 +135,18 @@ def consume_command(
     if not once:
         topics = ", ".join(ingest.topic_names(sources))
         err_console.print(f"consuming {topics or 'no topics'}; Ctrl-C stops", highlight=False)
-    # A one-off landing is not a running consumer: only the long-running one says it lives.
-    heartbeat = (
-        contextlib.nullcontext(None)
-        if once
-        else ops.Heartbeat(database, ops.CONSUMER, {"topics": ingest.topic_names(sources)})
-    )
     try:
-        with heartbeat as beat:
-            stats = ingest.consume(
-                database,
-                lake,
-                ingest.topics_of(sources),
-                actor=actor,
-                client=make_client(database, actor),
-                max_rows=max_rows,
-                max_wait_s=max_wait_s,
-                once=once,
-                stop=stop,
-                on_batch=report,
-                beat=beat,
-            )
+        stats = run_consumer(
+            database,
+            lake,
+            sources,
+            actor,
+            stop,
+            max_rows=max_rows,
+            max_wait_s=max_wait_s,
+            once=once,
+            on_batch=report,
+        )
     except HeadwaterError as exc:
         fail(exc)
     finally:

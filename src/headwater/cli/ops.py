@@ -53,32 +53,16 @@ def _report_from(url: str) -> dict[str, Any]:
 
 
 def _report_here(project: Path | None) -> dict[str, Any]:
-    from headwater.db import Database
-    from headwater.lake import Lake, TableBrowser
     from headwater.ops import check_health
-    from headwater.server import health_targets, webhook_sources
+    from headwater.server import store_targets, webhook_sources
 
     settings = settings_or_exit(project=project)
     try:
         sources = webhook_sources(settings, secrets=False)
-        database = Database(settings.resolved_database_url)
+        with store_targets(settings, expect_consumer=bool(sources)) as targets:
+            return check_health(targets).as_json()
     except HeadwaterError as exc:
         fail(exc)
-    tables = TableBrowser(
-        lambda: Lake(settings.resolved_database_url, settings.resolved_warehouse())
-    )
-
-    def lake() -> Lake:
-        return tables.lake
-
-    try:
-        report = check_health(
-            health_targets(settings, database, lake, expect_consumer=bool(sources))
-        )
-    finally:
-        tables.close()
-        database.dispose()
-    return report.as_json()
 
 
 @app.command()
@@ -219,10 +203,8 @@ def doctor(
     jobs without lineage, firing alerts, components down; each finding with the command that
     fixes it. Exit 0 with nothing worse than info, 1 with a warning or an error."""
     from headwater import ingest
-    from headwater.db import Database
-    from headwater.lake import Lake, TableBrowser
     from headwater.ops.doctor import diagnose
-    from headwater.server import configured_project, health_targets
+    from headwater.server import configured_project, store_targets
 
     settings = settings_or_exit(project=project)
     try:
@@ -237,25 +219,10 @@ def doctor(
                 if model.config.materialized == "view"
             }
         )
-        database = Database(settings.resolved_database_url)
+        with store_targets(settings, expect_consumer=bool(sources)) as targets:
+            found = diagnose(targets, sources, views)
     except HeadwaterError as exc:
         fail(exc)
-    tables = TableBrowser(
-        lambda: Lake(settings.resolved_database_url, settings.resolved_warehouse())
-    )
-
-    def lake() -> Lake:
-        return tables.lake
-
-    try:
-        found = diagnose(
-            health_targets(settings, database, lake, expect_consumer=bool(sources)),
-            sources,
-            views,
-        )
-    finally:
-        tables.close()
-        database.dispose()
     if as_json:
         print_json(found.as_json())
     else:

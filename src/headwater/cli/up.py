@@ -16,6 +16,7 @@ from headwater.cli.common import (
     fail,
     settings_or_exit,
 )
+from headwater.cli.ingest import run_consumer
 from headwater.cli.pipeline import ProjectOption
 from headwater.errors import HeadwaterError
 
@@ -31,8 +32,7 @@ def up(
     evaluation every minute by default). Ctrl-C stops all three, letting runs finish."""
     import uvicorn
 
-    from headwater import ingest, ops
-    from headwater.lineage.client import make_client
+    from headwater import ops
     from headwater.pipeline import load_project
     from headwater.server import check_bind, create_app, record_configuration, scheduler_context
 
@@ -60,22 +60,14 @@ def up(
     actor = cli_actor()
     sources = application.state.ingest.sources
 
-    def consume() -> None:
-        details = {"topics": ingest.topic_names(sources)}
-        with ops.Heartbeat(database, ops.CONSUMER, details) as beat:
-            ingest.consume(
-                database,
-                lake,
-                ingest.topics_of(sources),
-                actor=actor,
-                client=make_client(database, actor),
-                stop=stop,
-                beat=beat,
-            )
-
     scheduler = ops.Scheduler(context, schedules, ops.RUNNERS)
     threads = [
-        threading.Thread(target=consume, name="headwater-consumer", daemon=True),
+        threading.Thread(
+            target=run_consumer,
+            args=(database, lake, sources, actor, stop),
+            name="headwater-consumer",
+            daemon=True,
+        ),
         threading.Thread(
             target=scheduler.run, args=(stop,), name="headwater-scheduler", daemon=True
         ),

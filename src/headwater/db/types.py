@@ -12,6 +12,15 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
 
+def aggregate_time(value: datetime | str) -> datetime:
+    """A time that came back from an aggregate (``max(received_at)``), aware in UTC.
+
+    Aggregates lose the column's type: SQLite gives the stored text, PostgreSQL a datetime.
+    """
+    parsed = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """Timestamps always come back timezone-aware in UTC, on SQLite as on PostgreSQL."""
 

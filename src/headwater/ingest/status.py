@@ -12,7 +12,7 @@ import orjson
 from sqlalchemy import Connection, case, func, select, update
 
 from headwater import audit
-from headwater.db import Database
+from headwater.db import Database, aggregate_time
 from headwater.db.schema import ingest_batches, ingest_counters, ingest_dead_letters, ingest_inbox
 from headwater.errors import BadRequestError
 from headwater.ingest.inbox import Delivery, store_one
@@ -50,6 +50,10 @@ class TopicStatus:
             values[key] = values[key].isoformat() if values[key] else None
         values["lag_s"] = None if self.lag_s is None else round(self.lag_s, 3)
         return values
+
+
+def _utc(value: datetime | str | None) -> datetime | None:
+    return None if value is None else aggregate_time(value)
 
 
 def ingest_status(
@@ -101,14 +105,6 @@ def ingest_status(
     for source, topic, counter, value in connection.execute(select(ingest_counters)):
         row(source, topic).counters[counter] = int(value)
     return sorted(found.values(), key=lambda s: (s.source, s.topic))
-
-
-def _utc(value: datetime | str | None) -> datetime | None:
-    # Aggregates come back untyped: SQLite gives the stored text, PostgreSQL a datetime.
-    if value is None:
-        return None
-    parsed = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,7 +42,7 @@ class Changes:
     merge_runs: int = 0
 
 
-def _ancestry(table: Table) -> list[Snapshot]:
+def ancestry(table: Table) -> list[Snapshot]:
     """The current snapshot and its ancestors, newest first."""
     chain: list[Snapshot] = []
     snapshot = table.current_snapshot()
@@ -59,7 +59,7 @@ def _properties(snapshot: Snapshot) -> dict[str, str]:
 
 def changes_since(table: Table, since: int | None) -> Changes:
     """Classify every snapshot after ``since`` on the current branch."""
-    chain = _ancestry(table)
+    chain = ancestry(table)
     until = chain[0].snapshot_id if chain else None
     newer: list[Snapshot] = []
     found = since is None

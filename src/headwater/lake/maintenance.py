@@ -25,7 +25,7 @@ from pyiceberg.table.update.snapshot import _OverwriteFiles
 from pyiceberg.transforms import IdentityTransform
 from pyiceberg.typedef import EMPTY_DICT
 
-from headwater.lake.changes import MAINTENANCE_PROPERTY
+from headwater.lake.changes import MAINTENANCE_PROPERTY, ancestry
 from headwater.lake.deletes import FILE_PATH_ID, drop_delete_files, file_scoped, live_delete_entries
 from headwater.lake.sorting import sorted_rows
 from headwater.lake.transaction import transaction
@@ -201,16 +201,6 @@ class ExpiryPlan:
     files: tuple[str, ...] = ()  # referenced only by expired snapshots: deleted with them
 
 
-def _ancestry(table: Table) -> list[Snapshot]:
-    chain: list[Snapshot] = []
-    snapshot = table.current_snapshot()
-    while snapshot is not None:
-        chain.append(snapshot)
-        parent = snapshot.parent_snapshot_id
-        snapshot = table.snapshot_by_id(parent) if parent is not None else None
-    return chain
-
-
 def referenced_files(table: Table, snapshots: Iterable[Snapshot]) -> set[str]:
     """Every manifest list, manifest, data and delete file the snapshots refer to."""
     found: set[str] = set()
@@ -244,7 +234,7 @@ def plan_expiry(
     - for each property in ``keep_latest_with``, the newest snapshot carrying it (state kept
       in snapshot properties, such as a pulled source's high-water mark).
     """
-    chain = _ancestry(table)
+    chain = ancestry(table)
     protected: dict[int, str] = {}
     for snapshot in chain[: max(retain_last, 1)]:
         protected[snapshot.snapshot_id] = "among the newest kept (--retain-last)"

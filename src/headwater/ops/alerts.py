@@ -29,13 +29,13 @@ import hashlib
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal, cast
 
 from sqlalchemy import Connection, delete, func, select
 
 from headwater import audit
-from headwater.db import Database, insert_for, named_lock
+from headwater.db import Database, aggregate_time, insert_for, named_lock
 from headwater.db.schema import alert_notifications, alert_states
 from headwater.ops.alert_rules import AlertConfig, Rule, Severity
 from headwater.ops.notifiers import (
@@ -192,10 +192,7 @@ def current_alerts(connection: Connection) -> list[AlertState]:
 def last_evaluated(connection: Connection) -> datetime | None:
     """When the rules were last evaluated (None: never)."""
     when = connection.execute(select(func.max(alert_states.c.evaluated_at))).scalar_one()
-    if when is None:
-        return None
-    parsed = datetime.fromisoformat(when) if isinstance(when, str) else when
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return None if when is None else aggregate_time(when)
 
 
 def _from_row(row: Any) -> AlertState:

@@ -35,7 +35,7 @@ from sqlalchemy import (
     select,
 )
 
-from headwater.db import Database
+from headwater.db import Database, aggregate_time
 from headwater.db.schema import (
     datasets,
     ingest_batches,
@@ -91,7 +91,7 @@ def _ingest(connection: Connection, now: datetime) -> Iterator[Metric]:
     for source, topic, count, backlogged, oldest in connection.execute(query):
         stored.add_metric([source, topic], int(count))
         backlog.add_metric([source, topic], int(backlogged or 0))
-        age = (now - _utc(oldest)).total_seconds() if oldest is not None else 0.0
+        age = (now - aggregate_time(oldest)).total_seconds() if oldest is not None else 0.0
         lag.add_metric([source, topic], max(age, 0.0))
     refused = CounterMetricFamily(
         "headwater_ingest_refused",
@@ -218,7 +218,9 @@ def _lineage(connection: Connection, now: datetime) -> Iterator[Metric]:
         .where(datasets.c.is_deleted.is_(False))
     )
     for namespace, name, when in connection.execute(query):
-        freshness.add_metric([namespace, name], max((now - _utc(when)).total_seconds(), 0.0))
+        freshness.add_metric(
+            [namespace, name], max((now - aggregate_time(when)).total_seconds(), 0.0)
+        )
     yield freshness
 
 
@@ -285,12 +287,6 @@ def _storage(connection: Connection, warehouse: str) -> Iterator[Metric]:
         )
         folder.add_metric([], folder_bytes(Path(local_path(warehouse))))
         yield folder
-
-
-def _utc(value: datetime | str) -> datetime:
-    # Aggregates come back untyped: SQLite gives the stored text, PostgreSQL a datetime.
-    parsed = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 class StoreMetrics(Collector):

@@ -30,7 +30,7 @@ from sqlalchemy.exc import IntegrityError
 
 from headwater import logs
 from headwater.config import Settings
-from headwater.db import Database, named_lock
+from headwater.db import Database, aggregate_time, named_lock
 from headwater.db.schema import schedule_runs
 from headwater.lake import Lake
 from headwater.ops.alert_rules import AlertConfig
@@ -165,12 +165,7 @@ def last_slots(database: Database) -> dict[str, datetime]:
             .where(schedule_runs.c.trigger != "manual")
             .group_by(schedule_runs.c.schedule)
         )
-        return {name: _utc(slot) for name, slot in rows}
-
-
-def _utc(value: datetime | str) -> datetime:
-    parsed = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        return {name: aggregate_time(slot) for name, slot in rows}
 
 
 def _missed_between(schedule: Schedule, after: datetime, before: datetime) -> int:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection, func, select
 
+from headwater.db import aggregate_time
 from headwater.db.schema import ingest_inbox, jobs, namespaces, pipeline_runs, runs
 from headwater.lake import TARGET_FILE_BYTES, Lake, local_path
 from headwater.lineage.stats import FAILED_STATES
@@ -27,11 +28,6 @@ from headwater.ops.request_metrics import REQUEST_SECONDS
 
 SMALL_FILE_BYTES = int(TARGET_FILE_BYTES * 0.75)
 COVERAGE_TABLE_NAME = "entity_coverage"  # a model of this name with a `coverage` column, 0..1
-
-
-def _utc(value: datetime | str) -> datetime:
-    parsed = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _pipelines(connection: Connection) -> list[Measurement]:
@@ -87,7 +83,9 @@ def _consumer_lag(connection: Connection, now: datetime) -> list[Measurement]:
     ).group_by(ingest_inbox.c.source, ingest_inbox.c.topic)
     found = []
     for source, topic, oldest, count in connection.execute(query):
-        lag = max((now - _utc(oldest)).total_seconds(), 0.0) if oldest is not None else 0.0
+        lag = (
+            max((now - aggregate_time(oldest)).total_seconds(), 0.0) if oldest is not None else 0.0
+        )
         found.append(
             Measurement("consumer_lag_s", f"{source}/{topic}", lag, f"{count} deliveries waiting")
         )
