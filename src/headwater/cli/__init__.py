@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 
 from headwater.cli import audit as audit
+from headwater.cli import backup as backup
 from headwater.cli import core as core
 from headwater.cli import ingest as ingest
 from headwater.cli import maintenance as maintenance
