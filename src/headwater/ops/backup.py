@@ -20,6 +20,7 @@ See ``docs/backup.md``.
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 import uuid
@@ -49,8 +50,12 @@ from headwater.ops.backup_archive import (
     Member,
     MemberKind,
     Progress,
+    counter,
     file_sha256,
     member_name,
+    no_progress,
+    open_source,
+    removed_while_copying,
     write_archive,
 )
 from headwater.ops.backup_database import (
@@ -74,22 +79,6 @@ __all__ = [
     "restore_backup",
     "verify_backup",
 ]
-
-
-def _no_progress(_stage: str, _done: int, _total: int | None) -> None:
-    return None
-
-
-def _counter(progress: Progress, stage: str, total: int | None) -> Callable[[int], None]:
-    done = 0
-    progress(stage, 0, total)
-
-    def advance(count: int) -> None:
-        nonlocal done
-        done += count
-        progress(stage, done, total)
-
-    return advance
 
 
 def live_path(location: str) -> Path:
@@ -153,12 +142,41 @@ def _copy_database(database: Database, scratch: Path) -> _DatabaseCopy:
     return _DatabaseCopy(copy, PG_DUMP_MEMBER, schema, state)
 
 
+def _missing(table: str, location: str) -> BackupError:
+    return BackupError(
+        f"table {table} needs {location}, which is not in the warehouse: the table is damaged "
+        "(restore it from an earlier backup), or an expiry removed it while the backup ran "
+        "(back up again)"
+    )
+
+
+def _walk_tables(state: StoreState) -> list[TableWalk]:
+    io = LocalIO(live_path)
+    walks = []
+    for name, location in state.tables:
+        try:
+            walks.append(walk_table(name, location, io))
+        except MissingFileError as exc:
+            raise _missing(name, exc.location) from exc
+    return walks
+
+
+@dataclass(frozen=True, slots=True)
+class _Planned:
+    """A file to archive: its member name, and where it is now."""
+
+    name: str
+    kind: MemberKind
+    table: str | None
+    location: str | None
+    path: Path
+
+
 def _plan_members(
-    walks: list[TableWalk], include_data: bool
-) -> tuple[list[tuple[str, MemberKind, str, str, Path]], list[ExpectedFile]]:
-    """(member name, kind, table, location, local path) of each file to archive, and the
-    data files left at their location."""
-    archived: list[tuple[str, MemberKind, str, str, Path]] = []
+    copy: _DatabaseCopy, walks: list[TableWalk], include_data: bool
+) -> tuple[list[_Planned], list[ExpectedFile]]:
+    """Every file to archive, the database copy first; and the data files left out."""
+    archived = [_Planned(copy.member, MemberKind.DATABASE, None, None, copy.path)]
     expected: list[ExpectedFile] = []
     for walk in walks:
         state = walk.state
@@ -167,16 +185,35 @@ def _plan_members(
             if wanted.kind == MemberKind.PREVIOUS_METADATA and not path.is_file():
                 continue  # earlier metadata files may be cleaned up; no read needs them
             if not path.is_file():
-                raise BackupError(
-                    f"table {state.name} needs {wanted.location}, which is missing from the "
-                    "warehouse: the table is damaged (restore it from an earlier backup)"
-                )
+                raise _missing(state.name, wanted.location)
             if wanted.kind == MemberKind.DATA and not include_data:
-                expected.append(ExpectedFile(wanted.location, path.stat().st_size, state.name))
+                size = _size(path, wanted.location)
+                expected.append(ExpectedFile(wanted.location, size, state.name))
                 continue
             name = member_name(state.name, state.location, wanted.location)
-            archived.append((name, wanted.kind, state.name, wanted.location, path))
+            archived.append(_Planned(name, wanted.kind, state.name, wanted.location, path))
     return archived, expected
+
+
+def _size(path: Path, location: str) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        raise removed_while_copying(location) from None
+
+
+def _checksummed(planned: list[_Planned], progress: Progress) -> list[Member]:
+    """The manifest's entry of each file: its size and SHA-256, read now (and checked again
+    as it is archived)."""
+    total = sum(_size(p.path, p.location or p.name) for p in planned)
+    advance = counter(progress, "checksumming", total)
+    members = []
+    for plan in planned:
+        with open_source(plan.path, plan.location) as stream:
+            size = os.fstat(stream.fileno()).st_size
+            digest = file_sha256(stream, advance)
+        members.append(Member(plan.name, plan.kind, size, digest, plan.table, plan.location))
+    return members
 
 
 def create_backup(
@@ -194,7 +231,7 @@ def create_backup(
     store cannot be copied; never leaves a partial archive at ``path``.
     """
     started = time.monotonic()
-    report = progress or _no_progress
+    report = progress or no_progress
     path = path.expanduser().absolute()
     if path.exists():
         raise BadRequestError(f"{path} exists already; choose another name", "PATH")
@@ -209,27 +246,16 @@ def create_backup(
             checkpoint = audit.checkpoint_now(connection, key)
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix=".headwater-backup-", dir=path.parent) as tmp:
+            copied_at = datetime.now(UTC).isoformat(timespec="seconds")
             report("copying database", 0, None)
             copy = _copy_database(database, Path(tmp))
             report("copying database", 1, 1)
-            io = LocalIO(live_path)
-            try:
-                walks = [walk_table(name, location, io) for name, location in copy.state.tables]
-            except MissingFileError as exc:
-                raise BackupError(
-                    f"{exc.location} is missing from the warehouse but the catalog needs it: "
-                    "the table is damaged (restore it from an earlier backup)"
-                ) from exc
-            planned, expected = _plan_members(walks, include_data)
-            sources = {copy.member: copy.path, **{name: p for name, *_, p in planned}}
-            total = sum(p.stat().st_size for p in sources.values())
-            advance = _counter(report, "checksumming", total)
-            members = [_member(copy.member, MemberKind.DATABASE, None, None, copy.path, advance)]
-            members += [_member(*plan, advance) for plan in planned]
-            created_at = datetime.now(UTC).isoformat(timespec="seconds")
+            walks = _walk_tables(copy.state)
+            planned, expected = _plan_members(copy, walks, include_data)
+            members = _checksummed(planned, report)
             manifest = BackupManifest(
                 backup_id=uuid.uuid4().hex,
-                created_at=created_at,
+                created_at=copied_at,
                 headwater_version=__version__,
                 backend=database.backend,
                 schema=copy.schema,
@@ -242,9 +268,9 @@ def create_backup(
                 audit_log_size=copy.state.log_size,
                 checkpoint=checkpoint,
             )
-            size, sha256 = write_archive(
-                path, manifest, sources, _counter(report, "writing archive", total)
-            )
+            written = counter(report, "writing archive", manifest.total_bytes)
+            sources = {plan.name: plan.path for plan in planned}
+            size, sha256 = write_archive(path, manifest, sources, written)
         details = {**manifest.summary(), "archive": path.name, "archive_bytes": size}
         details["archive_sha256"] = sha256
         with database.write() as connection:
@@ -255,19 +281,6 @@ def create_backup(
     finally:
         database.dispose()
     return BackupResult(manifest, path, size, sha256, time.monotonic() - started)
-
-
-def _member(
-    name: str,
-    kind: MemberKind,
-    table: str | None,
-    location: str | None,
-    path: Path,
-    advance: Callable[[int], None],
-) -> Member:
-    with path.open("rb") as stream:
-        digest = file_sha256(stream, advance)
-    return Member(name, kind, path.stat().st_size, digest, table, location)
 
 
 @dataclass(frozen=True, slots=True)
@@ -341,32 +354,31 @@ def verify_backup(path: Path, *, progress: Progress | None = None) -> VerifyResu
         try:
             with ArchiveReader(path, problem) as reader:
                 manifest = result.manifest = reader.manifest
-                advance = _counter(progress or _no_progress, "verifying", manifest.total_bytes)
+                advance = counter(progress or no_progress, "verifying", manifest.total_bytes)
                 reader.progress = advance
-                for stream in reader.members():
+                for index, stream in enumerate(reader.members()):
                     member = stream.member
                     if member.kind in WALKED_KINDS or member.kind == MemberKind.DATABASE:
-                        target = scratch / f"{len(extracted)}"
+                        target = scratch / str(index)
                         with target.open("wb") as out:
                             while chunk := stream.read():
                                 out.write(chunk)
-                        extracted[member.location or member.name] = target
+                        if stream.finish():  # only intact copies are read below
+                            extracted[member.location or member.name] = target
                     stream.finish()
                 result.members_checked = len(reader.good)
                 result.archive_sha256 = reader.sha256
-                good = {m.location or m.name for m in manifest.members if m.name in reader.good}
         except ArchiveError as exc:
             problem(exc.member, exc.message.removeprefix(f"{exc.member}: "))
             return result
-        database = manifest.database_member
-        if database.name not in reader.good:
+        copy = extracted.get(manifest.database_member.name)
+        if copy is None:
             return result  # reported already; nothing below can be checked without it
-        copy = extracted[database.name]
         checked = _check_database(manifest, copy, scratch, problem)
         if checked is None:
             return result
         state, readable = checked
-        _check_tables(manifest, state, extracted, good, result, problem)
+        _check_tables(manifest, state, extracted, result, problem)
         _check_audit(manifest, readable, result, problem)
     return result
 
@@ -415,12 +427,12 @@ def _check_tables(
     manifest: BackupManifest,
     state: StoreState,
     extracted: dict[str, Path],
-    good: set[str],
     result: VerifyResult,
     problem: Callable[[str, str], None],
 ) -> None:
-    """Walk each table from the archive's own copies: every file it needs is archived (and
-    matched its checksum) or, for a data file left out, is at its location."""
+    """Walk each table from the archive's own (intact) copies: every file it needs is
+    archived or, for a data file left out, is at its location. An archived member that is
+    damaged or missing was reported already, as itself."""
 
     def resolve(location: str) -> Path:
         found = extracted.get(location)
@@ -428,6 +440,7 @@ def _check_tables(
             raise MissingFileError(location)
         return found
 
+    listed = {m.location for m in manifest.file_members}
     expected = {f.location: f for f in manifest.expected_files}
     result.files_expected = len(expected)
     io = LocalIO(resolve)
@@ -435,26 +448,24 @@ def _check_tables(
         try:
             walk = walk_table(name, location, io)
         except MissingFileError as exc:
-            problem(f"table {name}", f"{exc.location} is needed but not in the archive")
+            if exc.location not in listed:
+                problem(f"table {name}", f"{exc.location} is needed but not in the archive")
             continue
         for needed in walk.files:
-            if needed.kind == MemberKind.PREVIOUS_METADATA or needed.location in good:
+            if needed.kind == MemberKind.PREVIOUS_METADATA or needed.location in listed:
                 continue
-            if needed.kind == MemberKind.DATA and not manifest.includes_data:
-                wanted = expected.get(needed.location)
-                if wanted is None:
-                    problem(f"table {name}", f"{needed.location} is needed but not listed")
-                    continue
-                found = live_path(needed.location)
-                if not found.is_file() or found.stat().st_size != wanted.size:
-                    result.files_expected_missing.append(needed.location)
-                    problem(
-                        f"table {name}",
-                        f"{needed.location} is not at its location with {wanted.size} bytes "
-                        "(this backup holds no data files)",
-                    )
+            wanted = expected.get(needed.location)
+            if needed.kind != MemberKind.DATA or manifest.includes_data or wanted is None:
+                problem(f"table {name}", f"{needed.location} is needed but not in the archive")
                 continue
-            problem(f"table {name}", f"{needed.location} is needed but not in the archive")
+            found = live_path(needed.location)
+            if not found.is_file() or found.stat().st_size != wanted.size:
+                result.files_expected_missing.append(needed.location)
+                problem(
+                    f"table {name}",
+                    f"{needed.location} is not at its location with {wanted.size} bytes "
+                    "(this backup holds no data files)",
+                )
 
 
 def _check_audit(

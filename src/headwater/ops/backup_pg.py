@@ -87,7 +87,7 @@ def dump_schema(url: str, schema: str, snapshot: str, path: Path) -> None:
             _tool("pg_dump"),
             "--format=custom",
             "--compress=0",
-            f"--schema={schema}",
+            f"--schema={_quoted(schema)}",  # quoted: pg_dump reads a pattern, case-folded
             f"--snapshot={snapshot}",
             f"--file={path}",
             f"--dbname={conninfo}",

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,8 +39,10 @@ from headwater.ops.backup_archive import (
     MemberKind,
     Progress,
     RestoreRefusedError,
+    counter,
     file_sha256,
     fsync_folder,
+    no_progress,
 )
 from headwater.ops.backup_database import sqlite_tables
 from headwater.ops.backup_files import files_under
@@ -48,10 +52,6 @@ JOURNAL = "backup-restore.journal.json"
 DATABASE_SETTING = "HEADWATER_DATABASE_URL"
 WAREHOUSE_SETTING = "HEADWATER_WAREHOUSE"
 FAULT_POINT = "backup.restore"  # subjects: each member's name, and "commit"
-
-
-def _no_progress(_stage: str, _done: int, _total: int | None) -> None:
-    return None
 
 
 def _path_of(location: str, setting: str) -> Path:
@@ -150,14 +150,17 @@ class RestoreResult:
 
 
 def _pg_objects(database: Database, schema: str) -> list[str]:
+    """The tables in ``schema``, then anything else in it (a restore may drop an empty
+    schema only: DROP SCHEMA without CASCADE)."""
     query = text(
-        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-        "WHERE n.nspname = :schema UNION ALL "
-        "SELECT p.proname || '()' FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
-        "WHERE n.nspname = :schema ORDER BY 1"
+        "SELECT c.relname, c.relkind IN ('r', 'p') AS is_table FROM pg_class c "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = :schema UNION ALL "
+        "SELECT p.proname || '()', false FROM pg_proc p "
+        "JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = :schema "
+        "ORDER BY 2 DESC, 1"
     )
     with database.write_engine.connect() as connection:
-        return list(connection.execute(query, {"schema": schema}).scalars())
+        return [str(row[0]) for row in connection.execute(query, {"schema": schema})]
 
 
 def _pg_schema_exists(database: Database, schema: str) -> bool:
@@ -188,9 +191,25 @@ def _database_content(target: _Target, database: Database) -> tuple[list[str], s
         ) from exc
 
 
+@contextmanager
+def _reachable(target: _Target) -> Iterator[None]:
+    """Turn "cannot connect" into one line naming the target (and what to create)."""
+    try:
+        yield
+    except OperationalError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        raise BackupError(
+            f"cannot reach the target database {target.describe()}: {reason} (a PostgreSQL "
+            "target must exist: create an empty database first)"
+        ) from exc
+
+
 def _not_empty(what: str, names: list[str]) -> str:
     listed = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
-    return f"{what} is not empty: it has {listed}; restore only into an empty database"
+    return (
+        f"{what} is not empty: it has {listed}; restore only into an empty database "
+        "(a new SQLite file, or an empty PostgreSQL schema)"
+    )
 
 
 def _check_database(manifest: BackupManifest, target: _Target, database: Database) -> _Plan:
@@ -327,13 +346,6 @@ def _commit_database(
         os.replace(target.staging, target.sqlite_path)
         return
     assert manifest.schema is not None and plan.schema is not None
-    done = 0
-
-    def advance(count: int) -> None:
-        nonlocal done
-        done += count
-        progress("loading database", done, None)
-
     load_dump(
         target.staging,
         target.url,
@@ -341,7 +353,7 @@ def _commit_database(
         plan.schema,
         target_exists=plan.schema_exists,
         before_commit=lambda: fault_point(FAULT_POINT, "commit"),
-        progress=advance,
+        progress=counter(progress, "loading database", None),
     )
 
 
@@ -353,16 +365,7 @@ def _unpack(
     manifest = reader.manifest
     written: list[Path] = []
     in_place = 0
-    total = manifest.total_bytes
-    done = 0
-
-    def advance(count: int) -> None:
-        nonlocal done
-        done += count
-        progress("restoring", done, total)
-
-    progress("restoring", 0, total)
-    reader.progress = advance
+    reader.progress = counter(progress, "restoring", manifest.total_bytes)
     try:
         for stream in reader.members():
             member = stream.member
@@ -408,14 +411,14 @@ def restore_backup(
     each case nothing is left behind.
     """
     started = time.monotonic()
-    report = progress or _no_progress
+    report = progress or no_progress
     if not path.is_file():
         raise BadRequestError(f"{path} is not a file", "ARCHIVE")
     target = _Target.of(settings)
     database = Database(target.url)
     notes: list[str] = []
     try:
-        with named_lock(database, "backup-restore") as held:
+        with _reachable(target), named_lock(database, "backup-restore") as held:
             if not held:
                 raise RestoreRefusedError(
                     f"another restore into {target.describe()} is running", DATABASE_SETTING
