@@ -230,6 +230,37 @@ def test_a_round_trip_restores_every_table_and_api_answer(store: Store, tmp_path
         assert last is not None and tuple(last) == ("backup.restore", "backup:store.tar.gz")
 
 
+def test_a_commit_after_the_database_copy_is_left_out_and_the_archive_stays_whole(
+    store: Store, tmp_path: Path
+) -> None:
+    """The files archived are those the *copied* catalog needs: a commit landing after the
+    copy (here: while the files are being read) adds files the copy does not refer to."""
+    lake = Lake(store.backend.url, store.warehouse)
+    committed: list[int] = []
+
+    def progress(stage: str, done: int, total: int | None) -> None:
+        if stage == "checksumming" and not committed:
+            committed.append(append_orders(lake, orders(100, 5)))
+
+    archive = tmp_path / "during-a-commit.tar.gz"
+    try:
+        manifest = create_backup(
+            store.settings, archive, include_data=True, progress=progress
+        ).manifest
+        live = lake.load("raw.orders")
+        assert live is not None
+    finally:
+        lake.close()
+    current = live.current_snapshot()
+    assert current is not None and current.snapshot_id == committed[0]
+    archived = next(t for t in manifest.tables if t.name == "raw.orders")
+    assert archived.snapshot_id == current.parent_snapshot_id
+    assert archived.metadata_location != live.metadata_location
+    locations = {m.location for m in manifest.file_members}
+    assert live.metadata_location not in locations and current.manifest_list not in locations
+    assert verify_backup(archive).ok
+
+
 def data_files(store: Store) -> list[Path]:
     return sorted(
         p for p in store.warehouse.rglob("*.parquet") if not p.name.endswith("-deletes.parquet")

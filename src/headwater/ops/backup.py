@@ -307,6 +307,7 @@ class VerifyResult:
     files_expected_missing: list[str] = field(default_factory=list)
     audit: audit.VerifyReport | None = None
     problems: list[Problem] = field(default_factory=list)
+    seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -329,6 +330,7 @@ class VerifyResult:
             "files_expected_missing": self.files_expected_missing,
             "audit": self.audit.as_json() if self.audit else None,
             "problems": [{"where": p.where, "message": p.message} for p in self.problems],
+            "seconds": round(self.seconds, 3),
         }
 
 
@@ -343,8 +345,16 @@ def verify_backup(path: Path, *, progress: Progress | None = None) -> VerifyResu
     """
     if not path.is_file():
         raise BadRequestError(f"{path} is not a file", "ARCHIVE")
+    started = time.monotonic()
     result = VerifyResult(path, path.stat().st_size)
+    try:
+        _verify(path, result, progress or no_progress)
+    finally:
+        result.seconds = time.monotonic() - started
+    return result
 
+
+def _verify(path: Path, result: VerifyResult, progress: Progress) -> None:
     def problem(where: str, message: str) -> None:
         result.problems.append(Problem(where, message))
 
@@ -354,7 +364,7 @@ def verify_backup(path: Path, *, progress: Progress | None = None) -> VerifyResu
         try:
             with ArchiveReader(path, problem) as reader:
                 manifest = result.manifest = reader.manifest
-                advance = counter(progress or no_progress, "verifying", manifest.total_bytes)
+                advance = counter(progress, "verifying", manifest.total_bytes)
                 reader.progress = advance
                 for index, stream in enumerate(reader.members()):
                     member = stream.member
@@ -370,17 +380,16 @@ def verify_backup(path: Path, *, progress: Progress | None = None) -> VerifyResu
                 result.archive_sha256 = reader.sha256
         except ArchiveError as exc:
             problem(exc.member, exc.message.removeprefix(f"{exc.member}: "))
-            return result
+            return
         copy = extracted.get(manifest.database_member.name)
         if copy is None:
-            return result  # reported already; nothing below can be checked without it
+            return  # reported already; nothing below can be checked without it
         checked = _check_database(manifest, copy, scratch, problem)
         if checked is None:
-            return result
+            return
         state, readable = checked
         _check_tables(manifest, state, extracted, result, problem)
         _check_audit(manifest, readable, result, problem)
-    return result
 
 
 def _check_database(
