@@ -440,9 +440,8 @@ def file_sha256(stream: IO[bytes], progress: Callable[[int], None] | None = None
     return digest.hexdigest()
 
 
-def _read_errors() -> tuple[type[BaseException], ...]:
-    """What reading a damaged or truncated gzip tar raises."""
-    return (tarfile.TarError, EOFError, zlib.error, OSError)
+# What reading a damaged or truncated gzip tar raises.
+READ_ERRORS = (tarfile.TarError, EOFError, zlib.error, OSError)
 
 
 def _tar_info(name: str, size: int, mtime: float) -> tarfile.TarInfo:
@@ -544,7 +543,7 @@ class MemberStream:
     def read(self, size: int = CHUNK) -> bytes:
         try:
             data = self._stream.read(size)
-        except _read_errors() as exc:
+        except READ_ERRORS as exc:
             raise ArchiveError(
                 self.member.name, f"the archive is truncated or damaged inside this member ({exc})"
             ) from exc
@@ -591,23 +590,18 @@ class ArchiveReader:
     was in or the last one read.
     """
 
-    def __init__(
-        self,
-        path: Path,
-        report: Report = raise_problem,
-        progress: Callable[[int], None] | None = None,
-    ) -> None:
+    def __init__(self, path: Path, report: Report = raise_problem) -> None:
         self.path = path
         self._report = report
         self._raw = path.open("rb")
         self._hashing = HashingReader(self._raw, progress=None)
-        self.progress = progress  # told the bytes of members read; settable once the
-        # manifest says how many there are
+        # Told the bytes of members as they are read; set once the manifest gives the total.
+        self.progress: Callable[[int], None] | None = None
         try:
             try:
                 # A stream ("r|"), read once front to back: no seeking, nothing held in memory.
                 self._tar = tarfile.open(fileobj=cast("IO[bytes]", self._hashing), mode="r|gz")  # noqa: SIM115
-            except _read_errors() as exc:
+            except READ_ERRORS as exc:
                 raise ArchiveError(
                     MANIFEST, f"not a headwater backup (not a gzip tar: {exc})"
                 ) from exc
@@ -637,7 +631,7 @@ class ArchiveReader:
                 )
             stream = self._tar.extractfile(info)
             document = stream.read() if stream is not None else b""
-        except _read_errors() as exc:
+        except READ_ERRORS as exc:
             raise ArchiveError(MANIFEST, f"cannot be read: not a headwater backup ({exc})") from exc
         digest = info.pax_headers.get(MANIFEST_DIGEST)
         if digest != hashlib.sha256(document).hexdigest():
@@ -657,7 +651,7 @@ class ArchiveReader:
         while True:
             try:
                 info = self._tar.next()
-            except _read_errors() as exc:
+            except READ_ERRORS as exc:
                 raise ArchiveError(
                     last, f"the archive is truncated or damaged after this member ({exc})"
                 ) from exc
@@ -677,8 +671,9 @@ class ArchiveReader:
                 self.good.add(member.name)
             done.add(member.name)
             last = member.name
-        for name in listed.keys() - done:
-            self._report(name, "is listed in the manifest but missing from the archive")
+        for member in self.manifest.members:
+            if member.name not in done:
+                self._report(member.name, "is listed in the manifest but missing from the archive")
         # The rest of the file (tar padding, gzip trailer), so that `sha256` covers all of it.
         while self._hashing.read(CHUNK):
             pass
