@@ -204,6 +204,7 @@ def test_a_round_trip_restores_every_table_and_api_answer(store: Store, tmp_path
     summary = json.loads(created.stdout)
     assert summary["includes_data"] is True and summary["tables"] == 4
     answers = api_answers(store.settings, before_backup)
+    assert len(answers) > 30  # namespaces, jobs, runs, datasets, lineage graphs, events, audit
     assert verify_backup(archive).ok
 
     shutil.rmtree(store.warehouse)  # the restore puts every file back where it was
