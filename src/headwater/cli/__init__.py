@@ -11,6 +11,7 @@ import sys
 
 from headwater.cli import alerts as alerts
 from headwater.cli import audit as audit
+from headwater.cli import backup as backup
 from headwater.cli import core as core
 from headwater.cli import ingest as ingest
 from headwater.cli import maintenance as maintenance
