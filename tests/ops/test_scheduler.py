@@ -237,3 +237,28 @@ def test_a_bad_schedule_names_its_field(section: object, field: str, words: str)
         parse_schedules(section)
     assert caught.value.setting == field
     assert words in caught.value.reason
+
+
+def test_a_backup_schedule_writes_an_archive_and_keeps_the_newest(
+    context: SchedulerContext, tmp_path: Path
+) -> None:
+    from headwater.ops import RUNNERS, verify_backup
+
+    (nightly,) = parse_schedules(
+        {
+            "nightly": {
+                "run": "backup",
+                "cron": "0 2 * * *",
+                "keep": 1,
+                "folder": str(tmp_path / "b"),
+            }
+        }
+    )
+    first = run_schedule(nightly, context, RUNNERS, slot=T0, trigger="manual")
+    second = run_schedule(nightly, context, RUNNERS, slot=T0 + timedelta(days=1), trigger="manual")
+    assert first is not None and second is not None
+    assert (first.status, second.status) == ("completed", "completed")
+    archives = sorted((tmp_path / "b").glob("nightly-*.tar.gz"))
+    assert [str(a) for a in archives] == [second.details["archive"]]
+    assert second.details["removed"] == [first.details["archive"]]
+    assert verify_backup(archives[0]).ok

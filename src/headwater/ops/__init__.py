@@ -8,6 +8,9 @@ from headwater.ops.alerts import current_alerts as current_alerts
 from headwater.ops.alerts import evaluate as evaluate_rules
 from headwater.ops.alerts import last_evaluated as last_evaluated
 from headwater.ops.api import router as router
+from headwater.ops.backup import create_backup as create_backup
+from headwater.ops.backup import restore_backup as restore_backup
+from headwater.ops.backup import verify_backup as verify_backup
 from headwater.ops.config import load_alerts as load_alerts
 from headwater.ops.config import load_schedules as load_schedules
 from headwater.ops.config import operations_document as operations_document
@@ -65,6 +68,7 @@ __all__ = [
     "TableChangedError",
     "check_health",
     "compact_table",
+    "create_backup",
     "current_alerts",
     "evaluate_alerts",
     "evaluate_rules",
@@ -79,9 +83,11 @@ __all__ = [
     "orphan_files",
     "parse_alerts",
     "parse_point_in_time",
+    "restore_backup",
     "rollback_table",
     "router",
     "run_schedule",
     "schedules_declared",
     "table_history",
+    "verify_backup",
 ]

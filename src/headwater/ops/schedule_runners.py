@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from headwater.lake import Lake
@@ -161,6 +162,25 @@ def run_alerts_schedule(schedule: Schedule, context: Context, actor: str) -> dic
     }
 
 
+def run_backup_schedule(schedule: Schedule, context: Context, actor: str) -> dict[str, Any]:
+    from headwater.ops.backup import create_backup
+
+    folder = Path(schedule.folder) if schedule.folder else context.settings.home / "backups"
+    # Microseconds: a manual trigger in the same second as the schedule is another archive.
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+    archive = folder / f"{schedule.name}-{stamp}.tar.gz"
+    result = create_backup(context.settings, archive, include_data=schedule.data, actor=actor)
+    # Keep the newest `keep` archives of this schedule: the older ones no RPO needs.
+    archives = sorted(folder.glob(f"{schedule.name}-*.tar.gz"), reverse=True)
+    for old in archives[schedule.keep :]:
+        old.unlink()
+    return {
+        "archive": str(archive),
+        "bytes": result.bytes,
+        "removed": [str(old) for old in archives[schedule.keep :]],
+    }
+
+
 RUNNERS: dict[str, Runner] = {
     "pipeline": run_pipeline_schedule,
     "pull": run_pull_schedule,
@@ -169,4 +189,5 @@ RUNNERS: dict[str, Runner] = {
     "orphans": run_orphans_schedule,
     "retention": run_retention_schedule,
     "alerts": run_alerts_schedule,
+    "backup": run_backup_schedule,
 }

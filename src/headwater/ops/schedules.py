@@ -7,6 +7,7 @@
       compact-daily: {run: compact, cron: "0 3 * * *", tables: ["raw.*", "staging.*"]}
       expire-weekly: {run: expire, cron: "0 4 * * 0", older_than: 7d, retain_last: 5}
       retention:     {run: retention, cron: "30 4 * * *"}
+      nightly-backup: {run: backup, cron: "0 2 * * *", keep: 7}
 
 Cron expressions are read as Airflow reads them (croniter), in UTC. ``missed`` says what a
 scheduler does with slots that passed while none ran: ``run_once`` (the default) runs the
@@ -29,7 +30,7 @@ from croniter import croniter
 from headwater.errors import ConfigError
 from headwater.ops.durations import parse_duration
 
-Kind = Literal["pipeline", "pull", "compact", "expire", "orphans", "retention", "alerts"]
+Kind = Literal["pipeline", "pull", "compact", "expire", "orphans", "retention", "alerts", "backup"]
 KINDS: tuple[Kind, ...] = (
     "pipeline",
     "pull",
@@ -38,6 +39,7 @@ KINDS: tuple[Kind, ...] = (
     "orphans",
     "retention",
     "alerts",
+    "backup",
 )
 Missed = Literal["run_once", "skip"]
 
@@ -50,6 +52,7 @@ _OPTIONS: dict[str, set[str]] = {
     "orphans": {"tables", "older_than"},
     "retention": {"older_than", "grace"},
     "alerts": set(),
+    "backup": {"folder", "data", "keep"},
 }
 _COMMON = {"run", "cron", "missed", "enabled"}
 
@@ -67,6 +70,9 @@ class Schedule:
     older_than: timedelta | None = None
     retain_last: int = 5
     grace: timedelta | None = None
+    folder: str | None = None  # backup: where archives go (default <home>/backups)
+    data: bool = True  # backup: with the data files
+    keep: int = 7  # backup: archives of this schedule kept, newest first
     options: Mapping[str, Any] = field(default_factory=dict)  # as declared, for display
 
     def slot_at_or_before(self, when: datetime) -> datetime:
@@ -101,6 +107,18 @@ def _whole(value: Any, where: str, low: int) -> int:
     return value
 
 
+def _text(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(where, "must be a path")
+    return value
+
+
+def _flag(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(where, "must be true or false")
+    return value
+
+
 def _duration(value: Any, where: str) -> timedelta:
     try:
         return parse_duration(value)
@@ -124,14 +142,9 @@ def _schedule(name: str, spec: Any, where: str) -> Schedule | None:
     missed = spec.get("missed", "run_once")
     if missed not in ("run_once", "skip"):
         raise ConfigError(f"{where}.missed", "must be run_once or skip")
-    enabled = spec.get("enabled", True)
-    if not isinstance(enabled, bool):
-        raise ConfigError(f"{where}.enabled", "must be true or false")
-    if not enabled:
+    if not _flag(spec.get("enabled", True), f"{where}.enabled"):
         return None
-    full_refresh = spec.get("full_refresh", False)
-    if not isinstance(full_refresh, bool):
-        raise ConfigError(f"{where}.full_refresh", "must be true or false")
+    full_refresh = _flag(spec.get("full_refresh", False), f"{where}.full_refresh")
     return Schedule(
         name=name,
         kind=kind,
@@ -146,6 +159,9 @@ def _schedule(name: str, spec: Any, where: str) -> Schedule | None:
         else None,
         retain_last=_whole(spec.get("retain_last", 5), f"{where}.retain_last", 1),
         grace=_duration(spec["grace"], f"{where}.grace") if "grace" in spec else None,
+        folder=_text(spec["folder"], f"{where}.folder") if "folder" in spec else None,
+        data=_flag(spec.get("data", True), f"{where}.data"),
+        keep=_whole(spec.get("keep", 7), f"{where}.keep", 1),
         options={k: v for k, v in spec.items() if k not in _COMMON},
     )
 
