@@ -8,7 +8,7 @@ UI_STAMP := src/headwater/web/static/vendor/.built-$(shell cat ui/package-lock.j
 CHROMIUM := /usr/bin/chromium
 export HEADWATER_TEST_PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: help setup demo test lint typecheck bench-lineage bench-audit bench-pipeline bench-ingest clean
+.PHONY: help setup demo test lint typecheck bench-lineage bench-audit bench-pipeline bench-ingest bench-operations clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -52,6 +52,9 @@ bench-pipeline: setup  ## Shop pipeline at 1M orders: full refresh, 1% increment
 
 bench-ingest: setup  ## Signed webhooks at rising rates: deliveries/s, p50/p99, end-to-end; JSON to bench/results/
 	$(BIN)/python -m bench.ingest
+
+bench-operations: setup  ## Compaction of 1,000 small files, retention of 1M events, backup and restore of the demo at 1M orders; JSON to bench/results/
+	$(BIN)/python -m bench.operations
 
 clean:  ## Remove the venv and local state
 	rm -rf $(VENV) .headwater .pytest_cache .mypy_cache .ruff_cache
