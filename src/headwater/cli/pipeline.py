@@ -282,7 +282,8 @@ def runs_list(
     limit: Annotated[int, typer.Option(min=1, max=10000, help="How many.")] = 20,
     as_json: JsonOption = False,
 ) -> None:
-    """The latest pipeline runs, newest first."""
+    """The latest pipeline runs, newest first, with who started them: a person
+    (``cli:<user>``), the scheduler (``scheduler:<schedule>``) or a trigger."""
     from headwater.pipeline.state import list_runs
 
     database = migrated_database(settings_or_exit())
@@ -292,7 +293,7 @@ def runs_list(
         print_json(runs)
         return
     table = Table(title="pipeline runs", title_justify="left")
-    for column in ("run", "project", "status", "started", "ended", "models", "selection"):
+    for column in ("run", "project", "status", "started", "ended", "models", "selection", "by"):
         table.add_column(column)
     for item in runs:
         models = ", ".join(f"{count} {status.lower()}" for status, count in item["models"].items())
@@ -304,6 +305,7 @@ def runs_list(
             (item["ended_at"] or "")[:19],
             models,
             ("--full-refresh " if item["full_refresh"] else "") + item["selection"],
+            item["actor"],  # cli:<user>, scheduler:<schedule> or trigger:<schedule>
         )
     console.print(table)
 
