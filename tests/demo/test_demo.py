@@ -100,3 +100,23 @@ def test_every_event_of_the_demo_is_valid_against_the_spec(
     assert {"shop.staging.stg_orders", "shop.marts.daily_revenue"} <= {
         f"shop.{name}" for name in with_lineage
     }
+
+
+@pytest.mark.slow
+def test_a_day_larger_than_the_inbox_backlog_limit_is_landed_while_it_is_posted(
+    tmp_path: Path,
+) -> None:
+    """The demo lands while it posts, as `headwater up` does: with a backlog limit far below
+    the day's deliveries, the receiver answers 503 only until the consumer catches up."""
+    (tmp_path / "examples").symlink_to(EXAMPLES)
+    env = {
+        "HEADWATER_HOME": str(tmp_path / "home"),
+        "HEADWATER_INGEST_MAX_BACKLOG": "200",
+        "HEADWATER_INGEST_RETRY_AFTER_S": "1",
+    }
+    result = headwater("demo", "--orders", "2000", env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr + result.stdout
+    status = headwater("ingest", "status", "--json", "-p", "examples/shop", env=env, cwd=tmp_path)
+    topics = json.loads(status.stdout)
+    assert all(t["received"] == t["landed"] > 0 and t["waiting"] == 0 for t in topics)
+    assert sum(t["counters"]["backpressure"] for t in topics) > 0, "the limit was reached"

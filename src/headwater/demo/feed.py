@@ -217,7 +217,10 @@ def _post(base: str, deliveries: list[_Delivery], counted: Callable[[str], None]
                 text = answer.read()
                 if answer.status != 503:
                     break
-                time.sleep(float(answer.getheader("Retry-After", "1")))  # backpressure
+                # Backpressure: wait as asked, on a new connection (the server may close the
+                # one it answered 503 on; http.client reconnects on the next request).
+                connection.close()
+                time.sleep(float(answer.getheader("Retry-After", "1")))
             if answer.status != 200:
                 raise DeliveryError(
                     f"POST {path}: HTTP {answer.status}: {text[:200].decode(errors='replace')}"
@@ -280,15 +283,25 @@ def feed_day(
     started = time.perf_counter()
     fed = Fed()
     sources = ingest.webhook_sources(project)
-    with receiver(settings, database, project) as base:
-        fed.webhooks = post_all(base, deliveries(sources, data), progress)
-    landed = ingest.consume(
-        database, lake, ingest.topics_of(sources), actor=actor, client=client, once=True
-    )
+    topics = ingest.topics_of(sources)
+    # A consumer lands while the providers post, as `headwater up` does: a day larger than the
+    # inbox's backlog limit would otherwise be answered 503 until the posting gave up.
+    stop = threading.Event()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="demo-consumer") as pool:
+        during = pool.submit(
+            ingest.consume, database, lake, topics, actor=actor, client=client, stop=stop
+        )
+        try:
+            with receiver(settings, database, project) as base:
+                fed.webhooks = post_all(base, deliveries(sources, data), progress)
+        finally:
+            stop.set()
+        landed = [*during.result().landed]
+    landed += ingest.consume(database, lake, topics, actor=actor, client=client, once=True).landed
     _store_pos(data)
     pulled = pull_sources(project, database, lake, actor=actor, client=client)
     for table, rows in [
-        *((batch.table, batch.rows) for batch in landed.landed),
+        *((batch.table, batch.rows) for batch in landed),
         *((result["table"], int(result["rows"])) for result in pulled),
     ]:
         fed.landed[table] = fed.landed.get(table, 0) + rows
