@@ -8,7 +8,8 @@ only" hides the datasets; a column's path is highlighted; every choice is kept i
 the URL reopens the same view. Pages load nothing from another host and log no errors.
 Everything is reachable from the keyboard: a skip link first, then the header and the controls
 in reading order, the graph as one Tab stop whose nodes the arrow keys walk, Enter or Space to
-open a node, Escape to close it; keyboard focus is drawn.
+open a node, Escape to close it; keyboard focus is drawn. Every kind of page is saved as a
+full-page screenshot for people to look at.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import pytest
 
 from tests.conftest import Backend, LiveServer, running_server
 from tests.lineage.events_factory import dataset, run_event
-from tests.web.shop_lineage import post_history
+from tests.web.shop_lineage import FAILED_RUN, post_history
 
 CHROMIUM = Path("/usr/bin/chromium")
 START = "dataset:warehouse:staging.orders"
@@ -225,6 +226,51 @@ def test_a_graph_of_more_than_500_nodes_is_drawn_and_find_frames_the_match(
     assert float(framed.split()[2]) < float(whole.split()[2]) / 10
     page.check("#jobs-only")
     assert len(drawn(page)) == 261  # the jobs and the start
+
+
+# Where the screenshots go: $HEADWATER_TEST_ARTIFACTS, else test-artifacts/screenshots/ in the
+# checkout (ignored by git), for a reviewer or CI to look at.
+SCREENSHOTS = Path(
+    os.environ.get("HEADWATER_TEST_ARTIFACTS")
+    or Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+)
+PAGE_KINDS = [  # (file name, path): every kind of page, on the fixture's history
+    ("dashboard", "/"),
+    ("lineage", f"/lineage?node={START}&direction=both&depth=1"),
+    ("datasets", "/datasets"),
+    ("dataset", "/dataset?namespace=warehouse&name=staging.orders"),
+    ("jobs", "/jobs"),
+    ("job", "/job?namespace=shop&name=etl.orders"),
+    ("run", f"/run?id={FAILED_RUN}"),
+    ("search", "/search?q=orders"),
+    ("audit", "/audit"),
+    ("login", "/login"),
+]
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    """Width and height, from the header of a PNG file (its first chunk, IHDR)."""
+    head = path.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR", path
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+
+
+def test_every_kind_of_page_is_saved_as_a_full_page_screenshot(
+    page: Page, server: LiveServer, backend: Backend
+) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for name, path in PAGE_KINDS:
+        answer = page.goto(f"{server.url}{path}")
+        assert answer is not None and answer.status == 200, path
+        if name == "lineage":
+            page.wait_for_selector("#graph[data-ready=true]")
+        target = SCREENSHOTS / f"{backend.name}-{name}.png"
+        target.unlink(missing_ok=True)
+        page.screenshot(path=target, full_page=True)
+        width, height = png_size(target)
+        assert width == 1400 and height >= 900, (name, width, height)
+        # A page with its text and tables, not a blank or cut-off one (those compress to ~5 KB).
+        assert target.stat().st_size > 20_000, (name, target.stat().st_size)
 
 
 def test_the_api_pages_load_their_libraries_from_headwater(page: Page, server: LiveServer) -> None:
