@@ -8,6 +8,7 @@ page's URL is shareable as it is.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -56,7 +57,12 @@ def _render(
     request: Request, template: str, context: Callable[[Connection], dict[str, Any]]
 ) -> Response:
     """``template`` with ``context``; a missing subject or bad argument is an error page with
-    its status (404, 400), not a traceback."""
+    its status (404, 400), not a traceback.
+
+    The answer's ``Server-Timing`` header says where the server's time went: ``data`` (the
+    store's queries and shaping their rows) and ``render`` (the template), in milliseconds,
+    which a browser's developer tools show beside the request and ``bench/web.py`` reads."""
+    began = time.perf_counter()
     try:
         with _reading(request) as connection:
             values = context(connection)
@@ -66,7 +72,13 @@ def _render(
         return templates.TemplateResponse(
             request, "error.html", {"status": exc.status, "message": exc.message}, exc.status
         )
-    return templates.TemplateResponse(request, template, values)
+    read = time.perf_counter()
+    answer = templates.TemplateResponse(request, template, values)  # renders here
+    done = time.perf_counter()
+    answer.headers["Server-Timing"] = (
+        f"data;dur={(read - began) * 1000:.1f}, render;dur={(done - read) * 1000:.1f}"
+    )
+    return answer
 
 
 @router.get("/")
