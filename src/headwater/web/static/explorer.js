@@ -122,6 +122,7 @@ function draw() {
   }
   boxes = new Map(g.nodes().map((id) => [id, { x: g.node(id).x, y: g.node(id).y }]));
   const matches = focus ? g.nodes().filter((id) => label(nodes.get(id)).toLowerCase().includes(focus)) : [];
+  const matched = new Set(matches);
   // The Tab stop stays where the keyboard left it; else the first match, else the start.
   if (!boxes.has(active)) active = matches[0] ?? (boxes.has(state.node) ? state.node : g.nodes()[0]);
   for (const id of g.nodes()) {
@@ -129,7 +130,7 @@ function draw() {
     const node = nodes.get(id);
     const classes = ["node", node.type === "JOB" ? "job" : "dataset"];
     if (id === state.node) classes.push("start");
-    if (focus && label(node).toLowerCase().includes(focus)) classes.push("match");
+    if (matched.has(id)) classes.push("match");
     if (highlighted.has(id)) classes.push("path");
     if (node.type === "JOB" && node.data?.latestRun?.state === "FAILED") classes.push("failed");
     const group = el("g", {
@@ -204,11 +205,11 @@ function reveal(id) {
 function fit(ids = [], g = null) {
   if (ids.length && g) {
     // Search-to-focus: frame the matches (with some room around them), not the whole graph.
-    const boxes = ids.map((id) => g.node(id));
-    const x0 = Math.min(...boxes.map((b) => b.x)) - NODE_W;
-    const y0 = Math.min(...boxes.map((b) => b.y)) - NODE_H * 3;
-    const x1 = Math.max(...boxes.map((b) => b.x)) + NODE_W;
-    const y1 = Math.max(...boxes.map((b) => b.y)) + NODE_H * 3;
+    const framed = ids.map((id) => g.node(id));
+    const x0 = Math.min(...framed.map((b) => b.x)) - NODE_W;
+    const y0 = Math.min(...framed.map((b) => b.y)) - NODE_H * 3;
+    const x1 = Math.max(...framed.map((b) => b.x)) + NODE_W;
+    const y1 = Math.max(...framed.map((b) => b.y)) + NODE_H * 3;
     view = { x: x0, y: y0, w: Math.max(x1 - x0, 400), h: Math.max(y1 - y0, 250) };
   } else {
     view = { x: 0, y: 0, w: extent.w, h: extent.h };
