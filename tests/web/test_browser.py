@@ -6,6 +6,10 @@ start, direction and depth; clicking a node opens its details with a link to its
 "Expand from here" adds that node's neighbourhood; finding by name marks the matches; "jobs
 only" hides the datasets; a column's path is highlighted; every choice is kept in the URL, so
 the URL reopens the same view. Pages load nothing from another host and log no errors.
+Everything is reachable from the keyboard: a skip link first, then the header and the controls
+in reading order, the graph as one Tab stop whose nodes the arrow keys walk, Enter or Space to
+open a node, Escape to close it; keyboard focus is drawn. Every kind of page is saved as a
+full-page screenshot for people to look at.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import pytest
 
 from tests.conftest import Backend, LiveServer, running_server
 from tests.lineage.events_factory import dataset, run_event
-from tests.web.shop_lineage import post_history
+from tests.web.shop_lineage import FAILED_RUN, post_history
 
 CHROMIUM = Path("/usr/bin/chromium")
 START = "dataset:warehouse:staging.orders"
@@ -224,6 +228,51 @@ def test_a_graph_of_more_than_500_nodes_is_drawn_and_find_frames_the_match(
     assert len(drawn(page)) == 261  # the jobs and the start
 
 
+# Where the screenshots go: $HEADWATER_TEST_ARTIFACTS, else test-artifacts/screenshots/ in the
+# checkout (ignored by git), for a reviewer or CI to look at.
+SCREENSHOTS = Path(
+    os.environ.get("HEADWATER_TEST_ARTIFACTS")
+    or Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+)
+PAGE_KINDS = [  # (file name, path): every kind of page, on the fixture's history
+    ("dashboard", "/"),
+    ("lineage", f"/lineage?node={START}&direction=both&depth=1"),
+    ("datasets", "/datasets"),
+    ("dataset", "/dataset?namespace=warehouse&name=staging.orders"),
+    ("jobs", "/jobs"),
+    ("job", "/job?namespace=shop&name=etl.orders"),
+    ("run", f"/run?id={FAILED_RUN}"),
+    ("search", "/search?q=orders"),
+    ("audit", "/audit"),
+    ("login", "/login"),
+]
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    """Width and height, from the header of a PNG file (its first chunk, IHDR)."""
+    head = path.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR", path
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+
+
+def test_every_kind_of_page_is_saved_as_a_full_page_screenshot(
+    page: Page, server: LiveServer, backend: Backend
+) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for name, path in PAGE_KINDS:
+        answer = page.goto(f"{server.url}{path}")
+        assert answer is not None and answer.status == 200, path
+        if name == "lineage":
+            page.wait_for_selector("#graph[data-ready=true]")
+        target = SCREENSHOTS / f"{backend.name}-{name}.png"
+        target.unlink(missing_ok=True)
+        page.screenshot(path=target, full_page=True)
+        width, height = png_size(target)
+        assert width == 1400 and height >= 900, (name, width, height)
+        # A page with its text and tables, not a blank or cut-off one (those compress to ~5 KB).
+        assert target.stat().st_size > 20_000, (name, target.stat().st_size)
+
+
 def test_the_api_pages_load_their_libraries_from_headwater(page: Page, server: LiveServer) -> None:
     page.goto(f"{server.url}/docs")
     page.wait_for_selector(".swagger-ui .opblock")
@@ -234,3 +283,157 @@ def test_chromium_is_debians(browser: Browser) -> None:
     # Playwright's own browser builds cannot be downloaded here; this is the one it drives.
     assert shutil.which("chromium") == str(CHROMIUM)
     assert browser.version
+
+
+# -- the keyboard ----------------------------------------------------------------------------
+
+# What has the focus: a graph node's id, else an element's id, else its label or its text.
+FOCUSED = """() => {
+  const e = document.activeElement;
+  return e.dataset?.id || e.id || e.getAttribute("aria-label") || e.textContent.trim();
+}"""
+
+
+def focused(page: Page) -> str:
+    value = page.evaluate(FOCUSED)
+    assert isinstance(value, str)
+    return value
+
+
+def tab_to(page: Page, stop: str) -> None:
+    for _ in range(40):
+        page.keyboard.press("Tab")
+        if focused(page) == stop:
+            return
+    raise AssertionError(f"Tab never reached {stop!r}")
+
+
+def outline(page: Page) -> str:
+    value = page.evaluate("() => getComputedStyle(document.activeElement).outlineStyle")
+    assert isinstance(value, str)
+    return value
+
+
+def test_tab_reaches_the_skip_link_first_then_the_header_and_the_explorer_in_reading_order(
+    page: Page, server: LiveServer
+) -> None:
+    open_explorer(page, server, f"node={START}&direction=both&depth=0")
+    hidden = page.locator("a.skip").bounding_box()
+    assert hidden is not None and hidden["y"] + hidden["height"] <= 0  # off screen until focused
+    page.keyboard.press("Tab")
+    assert focused(page) == "Skip to main content"
+    box = page.locator("a.skip").bounding_box()
+    assert box is not None and box["y"] >= 0
+    assert outline(page) == "solid"
+    page.keyboard.press("Enter")
+    assert focused(page) == "main"
+    page.keyboard.press("Tab")  # on from the main content, past the header
+    assert focused(page) == "node"
+
+    open_explorer(page, server, f"node={START}&direction=both&depth=0")
+    stops = []
+    for _ in range(21):
+        page.keyboard.press("Tab")
+        stops.append(focused(page))
+    assert stops == [
+        "Skip to main content",
+        "headwater",
+        "Dashboard",
+        "Lineage",
+        "Datasets",
+        "Jobs",
+        "Audit",
+        "Search jobs and datasets",
+        "node",
+        "direction",
+        "depth",
+        "Show",
+        "focus",
+        "jobs-only",
+        "column",
+        "fit",
+        START,  # the graph is one stop: its other nodes are reached with the arrow keys
+        "Open the dataset",
+        "Expand from here",
+        "API",
+        "metrics",
+    ]
+
+    # The form: the arrows pick a direction and a depth, Enter shows them.
+    open_explorer(page, server, f"node={START}&direction=both&depth=0")
+    tab_to(page, "direction")
+    page.keyboard.press("ArrowDown")  # both -> upstream
+    page.keyboard.press("Tab")
+    page.keyboard.press("ArrowUp")  # depth 0 -> 1
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    page.wait_for_selector("#graph[data-ready]")
+    assert url_state(page)["direction"] == ["upstream"] and url_state(page)["depth"] == ["1"]
+    assert drawn(page) == {START, "job:shop:etl.orders", "dataset:warehouse:raw.orders"}
+
+    tab_to(page, "Jobs")
+    assert outline(page) == "solid"
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert page.inner_text("h1") == "Jobs"
+
+
+def test_the_explorer_is_operated_from_the_keyboard(page: Page, server: LiveServer) -> None:
+    open_explorer(page, server, f"node={START}&direction=both&depth=0")
+    tab_to(page, "focus")
+    page.keyboard.type("revenue")
+    matches = page.eval_on_selector_all("#graph .node.match", "ns => ns.map(n => n.dataset.id)")
+    assert set(matches) == {"job:shop:etl.revenue", "dataset:warehouse:marts.revenue"}
+    page.keyboard.press("Control+A")
+    page.keyboard.press("Backspace")
+
+    page.keyboard.press("Tab")
+    page.keyboard.press("Space")
+    assert {n for n in drawn(page) if n.startswith("dataset:")} == {START}
+    page.keyboard.press("Space")
+    assert "dataset:warehouse:marts.revenue" in drawn(page)
+
+    page.keyboard.press("Tab")
+    page.keyboard.press("ArrowDown")  # the first field: id
+    page.wait_for_selector("#graph .node.path")
+    on_path = set(page.eval_on_selector_all("#graph .node.path", "ns => ns.map(n => n.dataset.id)"))
+    assert on_path == {START, "dataset:warehouse:raw.orders", "job:shop:etl.orders"}
+    assert url_state(page)["column"] == ["id"]
+
+    # The graph: the start has the Tab stop, its focus is drawn, the arrows follow the layout
+    # (raw.orders -> etl.orders -> staging.orders -> etl.revenue, etl.broken -> marts.revenue).
+    tab_to(page, START)
+    dashes = page.evaluate(
+        "() => getComputedStyle(document.activeElement.firstChild).strokeDasharray"
+    )
+    assert dashes not in ("", "none")
+    page.keyboard.press("ArrowLeft")
+    assert focused(page) == "job:shop:etl.orders"
+    for _ in range(3):
+        page.keyboard.press("ArrowRight")
+    assert focused(page) == "dataset:warehouse:marts.revenue"
+    assert (
+        page.get_attribute("#graph .node[data-id='dataset:warehouse:marts.revenue']", "aria-label")
+        == "dataset marts.revenue"
+    )
+    page.keyboard.press("Enter")
+    assert page.inner_text("#details h2") == "marts.revenue"
+
+    # Into the panel: Expand from here adds the neighbourhood and gives the node the focus back.
+    page.keyboard.press("Tab")
+    assert focused(page) == "Open the dataset"
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")
+    page.wait_for_selector('#graph .node[data-id="job:shop:etl.slow"]')
+    assert focused(page) == "dataset:warehouse:marts.revenue"
+
+    # Escape in the panel closes it and returns to the node; Space opens it again.
+    page.keyboard.press("Tab")
+    page.keyboard.press("Escape")
+    assert page.locator("#details h2").count() == 0
+    assert focused(page) == "dataset:warehouse:marts.revenue"
+    page.keyboard.press("Space")
+    page.keyboard.press("Tab")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert page.inner_text("h1") == "marts.revenue"

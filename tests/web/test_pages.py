@@ -26,6 +26,7 @@ from headwater.db.schema import datasets
 from headwater.lake import Lake, dataset_id
 from headwater.web import STATIC
 from headwater.web.format import age
+from tests.lineage.events_factory import dataset, run_event
 from tests.pipeline.projects import append_orders, delivered_project, orders, run_project
 from tests.web.shop_lineage import FAILED_RUN, ORDERS_RUN, SQL, post_history
 
@@ -162,7 +163,31 @@ def test_lists_of_datasets_and_jobs_can_be_narrowed_to_a_namespace(shop: TestCli
     assert "3 datasets." in text(page(shop, "/datasets"))
     assert "3 datasets in warehouse." in text(page(shop, "/datasets?namespace=warehouse"))
     jobs = text(page(shop, "/jobs?namespace=shop"))
-    assert "4 jobs." in jobs and "etl.broken shop FAILED" in jobs
+    assert "4 jobs in shop." in jobs and "etl.broken shop FAILED" in jobs
+
+
+def test_long_lists_of_datasets_and_jobs_come_in_pages_of_a_hundred(shop: TestClient) -> None:
+    # 101 more jobs, one writing 150 tables: 153 datasets and 105 jobs in all.
+    wide = [dataset(f"wide.t{i:03d}", "warehouse") for i in range(150)]
+    events = [run_event("COMPLETE", job="etl.wide", namespace="shop", outputs=wide)]
+    events += [run_event("COMPLETE", job=f"etl.more{i:03d}", namespace="shop") for i in range(100)]
+    assert shop.post("/api/v1/lineage/batch", json=events).json()["failed_events"] == []
+
+    first = page(shop, "/datasets")  # by name: marts.revenue, raw.orders, staging.orders, wide.*
+    assert "1-100 of 153 datasets." in text(first)
+    assert len(re.findall(r'href="/dataset\?', first)) == 100
+    assert "wide.t096" in first and "wide.t097" not in first
+    assert 'href="/datasets?offset=100"' in first and 'rel="prev"' not in first
+    second = page(shop, "/datasets?offset=100")
+    assert "101-153 of 153 datasets." in text(second) and "wide.t097" in second
+    assert 'rel="prev" href="/datasets"' in second and 'rel="next"' not in second
+    narrowed = page(shop, "/datasets?namespace=warehouse")
+    assert "1-100 of 153 datasets in warehouse." in text(narrowed)
+    assert 'href="/datasets?namespace=warehouse&amp;offset=100"' in narrowed
+
+    jobs = page(shop, "/jobs?namespace=shop&offset=100")
+    assert "101-105 of 105 jobs in shop." in text(jobs)
+    assert 'rel="prev" href="/jobs?namespace=shop"' in jobs
 
 
 def test_the_audit_page_filters_the_log_and_verifies_it_when_asked(shop: TestClient) -> None:

@@ -155,15 +155,23 @@ def get_dataset(connection: Connection, namespace: str, name: str) -> dict[str, 
 
 
 def list_datasets(
-    connection: Connection, namespace: str, limit: int, offset: int
+    connection: Connection, namespace: str | None, limit: int, offset: int
 ) -> dict[str, Any]:
-    ns = namespace_row(connection, namespace)
-    where = and_(datasets.c.namespace_id == ns.id, datasets.c.is_deleted.is_(False))
-    rows = connection.execute(
-        _page(select(datasets).where(where).order_by(datasets.c.name), limit, offset)
-    ).all()
+    """A page of the datasets of ``namespace``, or of every namespace (``None``), by name."""
+    where: ColumnElement[bool] = datasets.c.is_deleted.is_(False)
+    if namespace is not None:
+        where = and_(where, datasets.c.namespace_id == namespace_row(connection, namespace).id)
+    # Name, then namespace: across namespaces names tie, and a page must not depend on chance.
+    ordered = (
+        select(datasets)
+        .join(namespaces, namespaces.c.id == datasets.c.namespace_id)
+        .where(where)
+        .order_by(datasets.c.name, namespaces.c.name)
+    )
+    rows = connection.execute(_page(ordered, limit, offset)).all()
+    ns_names = namespace_names(connection, (r.namespace_id for r in rows))
     return {
-        "datasets": render_datasets(connection, rows, {ns.id: namespace}),
+        "datasets": render_datasets(connection, rows, ns_names),
         "totalCount": _count(connection, where, datasets),
     }
 
