@@ -178,6 +178,7 @@ runs = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     Index(None, "job_id", "created_at"),
     Index(None, "parent_run_uuid"),
+    Index(None, "state"),  # the dashboard's failed and running runs
 )
 
 run_io = Table(
