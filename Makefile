@@ -8,7 +8,7 @@ UI_STAMP := src/headwater/web/static/vendor/.built-$(shell cat ui/package-lock.j
 CHROMIUM := /usr/bin/chromium
 export HEADWATER_TEST_PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: help setup demo test lint typecheck bench-lineage bench-audit bench-pipeline bench-ingest bench-operations clean
+.PHONY: help setup demo test lint typecheck bench-lineage bench-audit bench-pipeline bench-ingest bench-operations bench-web clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -55,6 +55,9 @@ bench-ingest: setup  ## Signed webhooks at rising rates: deliveries/s, p50/p99, 
 
 bench-operations: setup  ## Compaction of 1,000 small files, retention of 1M events, backup and restore of the demo at 1M orders; JSON to bench/results/
 	$(BIN)/python -m bench.operations
+
+bench-web: setup $(CHROMIUM)  ## Every UI page's server time on the lineage store, a 1,000-node graph in Chromium; JSON to bench/results/
+	$(BIN)/python -m bench.web
 
 clean:  ## Remove the venv and local state
 	rm -rf $(VENV) .headwater .pytest_cache .mypy_cache .ruff_cache

@@ -228,13 +228,16 @@ def _progress() -> Progress:
 
 
 def load_store(
-    server: Server, config: Config, options: Options, pg_url: str | None
+    server: Server, config: Config, batch_size: int, batch_clients: int, pg_url: str | None
 ) -> dict[str, Any]:
+    """The whole store of ``config`` through ``POST /api/v1/lineage/batch``: ``batch_clients``
+    threads send ``batch_size``-event batches made by a generator process (bench.web builds its
+    store with it too)."""
     ctx = mp.get_context("spawn")
-    queue = ctx.Queue(maxsize=4 * options.batch_clients)
+    queue = ctx.Queue(maxsize=4 * batch_clients)
     producer = ctx.Process(
         target=produce_batches,
-        args=(asdict(config), options.batch_size, queue, options.batch_clients),
+        args=(asdict(config), batch_size, queue, batch_clients),
         daemon=True,
     )
     producer.start()
@@ -276,14 +279,14 @@ def load_store(
                     daemon=True,
                     name=f"sender-{i}",
                 )
-                for i in range(options.batch_clients)
+                for i in range(batch_clients)
             ]
             for t in threads:
                 t.start()
             while any(t.is_alive() for t in threads):
                 time.sleep(0.2)
                 with stats.lock:
-                    failing = stats.failed >= 5 * options.batch_size and stats.events == 0
+                    failing = stats.failed >= 5 * batch_size and stats.events == 0
                 if failing:
                     raise RuntimeError(
                         f"batch ingest is failing, stopped: {stats.errors[:1]} "
@@ -311,11 +314,11 @@ def load_store(
         "seconds": round(seconds, 2),
         "events_per_s": round(stats.events / seconds, 1),
         "mb_per_s": round(stats.bytes / seconds / 1e6, 2),
-        "batch_size": options.batch_size,
-        "clients": options.batch_clients,
+        "batch_size": batch_size,
+        "clients": batch_clients,
         "requests": len(stats.latencies),
         "request_latency_ms": summary_ms(stats.latencies),
-        "client_wait_for_generator_s": round(stats.queue_wait / options.batch_clients, 2),
+        "client_wait_for_generator_s": round(stats.queue_wait / batch_clients, 2),
         "cpu": cpu,
         "postgres_backend_states": sampler.shares() if sampler else None,
         "event_bytes": {
@@ -566,7 +569,7 @@ def run_backend(backend: str, options: Options) -> dict[str, Any]:
         load: dict[str, Any] | None = None
         single: dict[str, Any] | None = None
         if options.queries_on is None:
-            load = load_store(server, config, options, pg_base)
+            load = load_store(server, config, options.batch_size, options.batch_clients, pg_base)
             console.print(
                 f"batch ingest: {load['events_per_s']:,.0f} events/s "
                 f"({load['mb_per_s']} MB/s, {load['seconds']:,.0f} s), p50 "
