@@ -378,6 +378,33 @@ def test_tab_reaches_the_skip_link_first_then_the_header_and_the_explorer_in_rea
     assert page.inner_text("h1") == "Jobs"
 
 
+def test_the_arrow_keys_browse_the_namespace_picker_and_enter_shows_the_choice(
+    page: Page, server: LiveServer
+) -> None:
+    """From the keyboard a closed select changes with every arrow key; the page waits for Enter
+    (or the Show button) instead of reloading once per option passed."""
+    page.goto(f"{server.url}/jobs")
+    options = page.eval_on_selector_all("select[name=namespace] option", "os => os.map(o => o.value)")
+    assert options[0] == "" and len(options) >= 3  # "all", then at least two namespaces
+    loaded: list[str] = []
+    page.on("framenavigated", lambda frame: loaded.append(urlparse(frame.url).query))
+    page.focus("select[name=namespace]")
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowDown")
+    assert page.eval_on_selector("select[name=namespace]", "s => s.value") == options[2]
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert loaded == [f"namespace={options[2]}"]
+
+    page.focus("select[name=namespace]")
+    page.keyboard.press("ArrowUp")
+    page.keyboard.press("Tab")
+    assert focused(page) == "Show"
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert loaded == [f"namespace={options[2]}", f"namespace={options[1]}"]
+
+
 def test_the_explorer_is_operated_from_the_keyboard(page: Page, server: LiveServer) -> None:
     open_explorer(page, server, f"node={START}&direction=both&depth=0")
     tab_to(page, "focus")

@@ -188,6 +188,10 @@ def test_long_lists_of_datasets_and_jobs_come_in_pages_of_a_hundred(shop: TestCl
     jobs = page(shop, "/jobs?namespace=shop&offset=100")
     assert "101-105 of 105 jobs in shop." in text(jobs)
     assert 'rel="prev" href="/jobs?namespace=shop"' in jobs
+    past = page(shop, "/jobs?namespace=shop&offset=500")  # an old link after a purge, say
+    assert "Nothing from 501 on: 105 jobs in shop. First page" in text(past)
+    assert 'href="/jobs?namespace=shop">First page' in past
+    assert "Nothing from 201 on: 153 datasets." in text(page(shop, "/datasets?offset=200"))
 
 
 def test_the_audit_page_filters_the_log_and_verifies_it_when_asked(shop: TestClient) -> None:
