@@ -384,7 +384,9 @@ def test_the_arrow_keys_browse_the_namespace_picker_and_enter_shows_the_choice(
     """From the keyboard a closed select changes with every arrow key; the page waits for Enter
     (or the Show button) instead of reloading once per option passed."""
     page.goto(f"{server.url}/jobs")
-    options = page.eval_on_selector_all("select[name=namespace] option", "os => os.map(o => o.value)")
+    options = page.eval_on_selector_all(
+        "select[name=namespace] option", "os => os.map(o => o.value)"
+    )
     assert options[0] == "" and len(options) >= 3  # "all", then at least two namespaces
     loaded: list[str] = []
     page.on("framenavigated", lambda frame: loaded.append(urlparse(frame.url).query))
