@@ -140,6 +140,9 @@ def page_kinds(generator: EventGenerator, rng: random.Random, count: int) -> lis
     terms = [f"stage_{rng.randint(1, c.levels):02d}" for _ in range(count // 3 + 1)]
     terms += [f"p{rng.randrange(c.pipelines):03d}" for _ in range(count // 3 + 1)]
     terms += [f"l{rng.randint(1, c.levels):02d}_t{rng.randrange(c.tables):02d}" for _ in terms]
+    # Later pages of the lists, as "Next" reaches them: any page up to the last one.
+    dataset_pages = [rng.randrange(max(1, c.datasets // 100)) * 100 for _ in range(count)]
+    job_pages = [rng.randrange(max(1, c.jobs // 100)) * 100 for _ in range(count)]
     ds_namespaces = sorted({generator.dataset_namespace(p) for p in range(c.pipelines)})
     job_namespaces = sorted({generator.job_namespace(p) for p in range(c.pipelines)})
     return [
@@ -154,9 +157,13 @@ def page_kinds(generator: EventGenerator, rng: random.Random, count: int) -> lis
         PageKind(
             "datasets of a namespace", [_query("/datasets", namespace=n) for n in ds_namespaces]
         ),
+        PageKind(
+            "datasets, a later page", [_query("/datasets", offset=str(o)) for o in dataset_pages]
+        ),
         PageKind("dataset", [_query("/dataset", namespace=ns, name=n) for ns, n in datasets]),
         PageKind("jobs", ["/jobs"]),
         PageKind("jobs of a namespace", [_query("/jobs", namespace=n) for n in job_namespaces]),
+        PageKind("jobs, a later page", [_query("/jobs", offset=str(o)) for o in job_pages]),
         PageKind("job", [_query("/job", namespace=ns, name=n) for ns, n in jobs]),
         PageKind("run", [_query("/run", id=r) for r in runs]),
         PageKind("search", [_query("/search", q=t) for t in terms]),
@@ -165,6 +172,9 @@ def page_kinds(generator: EventGenerator, rng: random.Random, count: int) -> lis
             "audit of a dataset",
             [_query("/audit", target=f"dataset:{ns}:{n}") for ns, n in datasets],
         ),
+        # A family of actions: the one nearly every entry is in, and one with a single entry
+        # (the server's configuration), which no page of the newest entries holds.
+        PageKind("audit of an action", [_query("/audit", action=a) for a in ("lineage", "config")]),
     ]
 
 

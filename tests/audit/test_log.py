@@ -175,3 +175,42 @@ def test_the_hash_changes_with_every_field(field: str) -> None:
     }
     changed = {**fields, field: 2 if field == "seq" else '{"x":1}' if field == "details" else "z"}
     assert entry_hash(**changed) != entry_hash(**fields)  # type: ignore[arg-type]
+
+
+def test_an_action_names_its_family_and_pages_merge_the_family_newest_first(
+    database: Database,
+) -> None:
+    """``dataset`` matches ``dataset.*``, not ``datasets.x``; a page of a family
+    of several actions is the family's entries in order, whichever action each is."""
+    names = ["dataset.delete", "dataset.tag", "datasets.other", "dataset.tag.add", "job.delete"]
+    records = [
+        audit.AuditRecord(names[n % len(names)], f"dataset:shop:t{n}", "token:ops", {"n": n})
+        for n in range(40)
+    ]
+    with database.write() as connection:
+        audit.append(connection, *records)
+    family = [n + 1 for n in range(40) if names[n % len(names)].split(".")[0] == "dataset"]
+    with database.read() as connection:
+        assert audit.actions_in_family(connection, "dataset") == [
+            "dataset.delete",
+            "dataset.tag",
+            "dataset.tag.add",
+        ]
+        assert audit.actions_in_family(connection, "dataset.tag") == [
+            "dataset.tag",
+            "dataset.tag.add",
+        ]
+        assert audit.actions_in_family(connection, "data") == []
+        pages = [
+            audit.list_entries(connection, action="dataset", limit=7, offset=offset)
+            for offset in range(0, 28, 7)
+        ]
+        oldest, total = audit.list_entries(
+            connection, action="dataset", limit=5, offset=3, newest_first=False
+        )
+        assert audit.list_entries(connection, action="nothing.such") == ([], 0)
+        exact, exact_total = audit.list_entries(connection, action="dataset.tag.add", limit=100)
+    assert all(total == len(family) for _, total in pages) and total == len(family) == 24
+    assert [e.seq for page, _ in pages for e in page] == sorted(family, reverse=True)
+    assert [e.seq for e in oldest] == family[3:8]
+    assert exact_total == 8 and {e.action for e in exact} == {"dataset.tag.add"}

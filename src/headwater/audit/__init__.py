@@ -17,6 +17,7 @@ from headwater.audit.entries import AuditRecord as AuditRecord
 from headwater.audit.export import read_auditor_copy as read_auditor_copy
 from headwater.audit.export import write_export as write_export
 from headwater.audit.history import target_history as target_history
+from headwater.audit.log import actions_in_family as actions_in_family
 from headwater.audit.log import append as append
 from headwater.audit.log import list_entries as list_entries
 from headwater.audit.log import log_size as log_size
@@ -38,6 +39,7 @@ __all__ = [
     "SigningKey",
     "Tamper",
     "VerifyReport",
+    "actions_in_family",
     "append",
     "checkpoint_now",
     "generate_seed",

@@ -88,6 +88,7 @@ datasets = Table(
     Column("deleted_at", UTCDateTime),
     UniqueConstraint("namespace_id", "name"),
     Index(None, "updated_at"),
+    Index(None, "name", "namespace_id", "is_deleted"),  # the UI's list, by name (0011)
 )
 
 dataset_versions = Table(
@@ -132,6 +133,7 @@ jobs = Table(
     UniqueConstraint("namespace_id", "name"),
     Index(None, "updated_at"),
     Index(None, "parent_job_id"),
+    Index(None, "name", "namespace_id", "is_deleted"),  # the UI's list, by name (0011)
 )
 
 job_versions = Table(
