@@ -50,7 +50,6 @@ from bench.support import (
     ROOT,
     CpuMeter,
     Server,
-    analyze,
     create_schema,
     drop_schema,
     machine_info,
@@ -59,6 +58,7 @@ from bench.support import (
     postgres_version,
     running_server,
     summary_ms,
+    vacuum,
     with_search_path,
 )
 
@@ -482,8 +482,8 @@ def run_backend(backend: str, options: Options) -> dict[str, Any]:
                 f"store: {load['events_stored']:,} events in {load['seconds']:,.0f} s "
                 f"({load['events_per_s']:,.0f} events/s, {load['failed']} failed)"
             )
-            if schema is not None:
-                analyze(url)  # the statistics autovacuum would have gathered by now
+        if schema is not None:
+            vacuum(url)  # what autovacuum would have done by now, also to a store kept before
         console.print(f"pages, {options.requests} requests each after {options.warmup} warm-up:")
         kinds = page_kinds(generator, random.Random(options.seed), max(options.requests, 20))
         # How busy the machine was meanwhile (it is shared): busy numbers are pessimistic.
