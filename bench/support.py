@@ -262,9 +262,12 @@ def new_schema_name(prefix: str = "bench") -> str:
     return f"{prefix}_{secrets.token_hex(4)}"
 
 
-def _run_sql(url: str, sql: str) -> None:
-    """One statement in its own transaction on a throwaway connection."""
-    engine = create_engine(url, poolclass=NullPool)
+def _run_sql(url: str, sql: str, *, autocommit: bool = False) -> None:
+    """One statement in its own transaction on a throwaway connection; ``autocommit`` for
+    those that refuse a transaction (``VACUUM``)."""
+    engine = create_engine(
+        url, poolclass=NullPool, isolation_level="AUTOCOMMIT" if autocommit else None
+    )
     try:
         with engine.begin() as connection:
             connection.exec_driver_sql(sql)
@@ -281,12 +284,7 @@ def vacuum(url: str) -> None:
     runs with ``autovacuum = off``). Without it a bulk-loaded store keeps every dead row
     version its updates left (ten per dataset and per job after the lineage benchmark's load),
     every scan reads them, and no index-only scan is possible: the visibility map is empty."""
-    engine = create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as connection:
-            connection.exec_driver_sql("VACUUM (ANALYZE)")
-    finally:
-        engine.dispose()
+    _run_sql(url, "VACUUM (ANALYZE)", autocommit=True)
 
 
 def analyze(url: str) -> None:
